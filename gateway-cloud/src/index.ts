@@ -1,0 +1,2 @@
+// @braid/gateway-cloud public surface.
+export {};

@@ -1,0 +1,2 @@
+// @braid/gateway-edge public surface.
+export {};
