@@ -1,0 +1,177 @@
+// The edge and cloud configuration schemas. Parts both gateways have (TLS files, data-plane
+// tuning, tunnel device, admin endpoint, logging) are defined once here and composed.
+// docs/configuration.md documents every key; test/config.test.ts fails when the two drift.
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import {
+  bool, expecting, filePath, host, hostPort, ifname, intIn, ipv4Cidr, listOf, oneOf, section, stringParsedBy, stringWhere,
+} from './fields.js';
+import { parseHostPort } from './net.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const CARRIER_TECHNOLOGIES = ['lte', 'nr', 'umts', 'wifi', 'ethernet', 'satellite', 'other'] as const;
+export const MAX_CARRIERS = 16;
+
+// ---- shared parts ---------------------------------------------------------------------------
+
+/**
+ * A block with required keys that is itself missing is parsed as {}, so the error lists each
+ * missing key ("control.tls.ca: required: ...") instead of one vague "control: required".
+ * The cast is needed because {} is not a valid input for the block; parsing it is the point.
+ */
+function missingAsEmpty<T extends z.ZodObject>(block: T) {
+  return block.prefault({} as z.input<T>);
+}
+
+const gatewayId = () =>
+  stringWhere('an identifier of 1-253 characters without spaces', (s) => /^\S{1,253}$/.test(s)).default(() => hostname());
+
+/** PEM files of the mutual-TLS control plane. Relative paths are resolved by the loader. */
+const tlsSchema = missingAsEmpty(section({
+  ca: filePath('a path to the PEM file of the CA that signs the peer certificates'),
+  cert: filePath('a path to this gateway\'s PEM certificate'),
+  key: filePath('a path to this gateway\'s PEM private key'),
+}));
+
+const reorderSchema = section({
+  holdMs: intIn(1, 5000).default(100),
+  maxPackets: intIn(16, 1048576).default(8192),
+  maxBytes: intIn(65536, 1073741824).default(16777216),
+}).prefault({});
+
+/** Data-plane timing and buffer sizes: both ends run the same code, so they share the knobs. */
+const dataPlaneTuningShape = {
+  keepaliveMs: intIn(50, 60000).default(1000),
+  ackIntervalMs: intIn(1, 1000).default(10),
+  ackEveryPackets: intIn(1, 1024).default(8),
+  pathDeadMs: intIn(100, 60000).default(3000),
+  reorder: reorderSchema,
+  replayWindow: intIn(64, 65536).default(8192),
+};
+
+/** A path is declared dead after pathDeadMs of silence; idle paths only hear keepalives. */
+function checkPathDeadAfterKeepalive(dp: { keepaliveMs: number; pathDeadMs: number }, ctx: z.RefinementCtx) {
+  if (dp.pathDeadMs <= dp.keepaliveMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['pathDeadMs'],
+      input: dp.pathDeadMs,
+      message: `expected more than keepaliveMs (${dp.keepaliveMs}) so an idle path is not declared dead between keepalives, got ${dp.pathDeadMs}`,
+    });
+  }
+}
+
+const tunnelShape = {
+  device: ifname().default('braid0'),
+  mtu: intIn(576, 9000).default(1400),
+};
+
+const adminSchema = (defaultListen: string) =>
+  section({
+    listen: stringParsedBy('host:port for the status HTTP endpoint, or "" to disable it', (s) => {
+      if (s !== '') parseHostPort(s);
+    }).default(defaultListen),
+  }).prefault({});
+
+const logSchema = section({
+  level: oneOf(LOG_LEVELS).default('info'),
+  pretty: bool().default(false),
+}).prefault({});
+
+// ---- edge -----------------------------------------------------------------------------------
+
+const carrierSchema = section({
+  name: stringWhere('a carrier name matching [a-z0-9][a-z0-9-_.]{0,31}', (s) => /^[a-z0-9][a-z0-9\-_.]{0,31}$/.test(s)),
+  interface: ifname(),
+  metadata: section({
+    operator: z.string({ error: expecting('the operator name as a string') }).optional(),
+    mcc: stringWhere('a quoted string of 3 digits (mobile country code, e.g. "262")', (s) => /^[0-9]{3}$/.test(s)).optional(),
+    mnc: stringWhere('a quoted string of 2-3 digits (mobile network code, e.g. "01")', (s) => /^[0-9]{2,3}$/.test(s)).optional(),
+    technology: oneOf(CARRIER_TECHNOLOGIES).optional(),
+  }).optional(),
+});
+
+function checkCarriersUnique(carriers: { name: string; interface: string }[], ctx: z.RefinementCtx) {
+  for (const field of ['name', 'interface'] as const) {
+    const firstAt = new Map<string, number>();
+    carriers.forEach((c, i) => {
+      const prev = firstAt.get(c[field]);
+      if (prev === undefined) firstAt.set(c[field], i);
+      else {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, field],
+          input: c[field],
+          message: `expected a carrier ${field} no other carrier uses, got ${JSON.stringify(c[field])} (carriers[${prev}].${field} has it too)`,
+        });
+      }
+    });
+  }
+}
+
+const cidrList = (what: string) => listOf(ipv4Cidr(), what);
+
+export const edgeConfigSchema = section({
+  id: gatewayId(),
+  control: missingAsEmpty(section({
+    cloud: hostPort('host:port of the cloud control plane', false),
+    serverName: host('a TLS server name (host name or IP address)').optional(),
+    tls: tlsSchema,
+    helloTimeoutMs: intIn(100, 60000).default(5000),
+    retryMs: intIn(100, 60000).default(2000),
+  })),
+  carriers: listOf(carrierSchema, `a list of 1 to ${MAX_CARRIERS} carriers`)
+    .min(1)
+    .max(MAX_CARRIERS)
+    .superRefine(checkCarriersUnique),
+  tunnel: section(tunnelShape).prefault({}),
+  interception: missingAsEmpty(section({
+    clientSubnets: cidrList('a list of at least one IPv4 CIDR (the client subnets to intercept)').min(1),
+    multipathDestinations: cidrList('a list of IPv4 CIDRs').default(['0.0.0.0/0']),
+    bypassDestinations: cidrList('a list of IPv4 CIDRs').default([]),
+    routeTable: intIn(1, 4294967294, 'a routing table id between 1 and 4294967294 other than 253, 254, 255 (default, main, local)')
+      .refine((n) => n < 253 || n > 255)
+      .default(7501),
+    rulePriority: intIn(1, 32765).default(7500),
+  })),
+  dataPlane: section(dataPlaneTuningShape).superRefine(checkPathDeadAfterKeepalive).prefault({}),
+  admin: adminSchema('127.0.0.1:9464'),
+  log: logSchema,
+});
+
+// ---- cloud ----------------------------------------------------------------------------------
+
+export const cloudConfigSchema = section({
+  id: gatewayId(),
+  control: missingAsEmpty(section({
+    listen: hostPort('host:port to listen on for the control plane', true).default('0.0.0.0:7443'),
+    tls: tlsSchema,
+  })),
+  dataPlane: section({
+    listen: hostPort('host:port to listen on for data-plane UDP', true).default('0.0.0.0:7000'),
+    publicHost: host().optional(),
+    publicPort: intIn(1, 65535).optional(),
+    ...dataPlaneTuningShape,
+  }).superRefine(checkPathDeadAfterKeepalive).prefault({}),
+  tunnel: section({
+    ...tunnelShape,
+    addressPool: ipv4Cidr(
+      (c) => (c.prefix > 30 ? `prefix /${c.prefix} leaves no room for the cloud and an edge (use /30 or shorter)` : undefined),
+      'an IPv4 CIDR with prefix length at most 30',
+    ).default('100.64.0.0/16'),
+  }).prefault({}),
+  egress: section({
+    nat: bool().default(true),
+    interface: ifname().optional(),
+  }).prefault({}),
+  maxSessions: intIn(1, 65535).default(1024),
+  admin: adminSchema('127.0.0.1:9465'),
+  log: logSchema,
+});
+
+export type EdgeConfig = z.output<typeof edgeConfigSchema>;
+export type CloudConfig = z.output<typeof cloudConfigSchema>;
+export type TlsConfig = EdgeConfig['control']['tls'];
+export type DataPlaneConfig = EdgeConfig['dataPlane'];
+export type CarrierConfig = EdgeConfig['carriers'][number];
+export type LogConfig = EdgeConfig['log'];
