@@ -1,7 +1,7 @@
 // Parsing (already-decoded values) and loading (YAML files) of the two gateway configs.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, toConfigIssues } from './errors.js';
 import { type CloudConfig, type EdgeConfig, cloudConfigSchema, edgeConfigSchema } from './schema.js';
@@ -36,12 +36,12 @@ export function readYamlFile(file: string): unknown {
     throw new ConfigError(file, [{ path: '', message: `cannot read config file: ${why}` }]);
   }
   // prettyErrors off: we print our own one-line "line L, column C" rather than a source excerpt.
-  const doc = parseDocument(text, { prettyErrors: false });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter: lines });
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      const where = pos ? `line ${pos.line}, column ${pos.col}` : `offset ${e.pos[0]}`;
-      return { path: '', message: `YAML syntax error at ${where}: ${e.message.split('\n')[0]}` };
+      const { line, col } = lines.linePos(e.pos[0]);
+      return { path: '', message: `YAML syntax error at line ${line}, column ${col}: ${e.message.split('\n')[0]}` };
     }));
   }
   // An empty file (or one that is all comments) would otherwise read as "got an empty value".
