@@ -1,0 +1,185 @@
+// Everything Braid knows about one path of one session, in one place: sequence counters,
+// replay window, what was sent and acknowledged, the S3-2 delay estimate, the delivery-rate
+// estimate, liveness and traffic counters. Both directions of a path share this object.
+import { wireTime, wireTimeDiff } from '../clock.js';
+import { ReplayWindow } from '../wire/replay.js';
+import type { AckBody } from '../wire/header.js';
+
+export type PathStateName = 'probing' | 'up' | 'down';
+
+/** How many recent per-sequence send records are kept (for bytes in flight). */
+const SENT_RING = 1 << 16;
+/** Delivery-rate samples are taken over at least this long, at most RATE_WINDOW_US. */
+const RATE_MIN_SPAN_US = 40_000;
+const RATE_WINDOW_US = 400_000;
+const RATE_SAMPLES = 64;
+
+export interface PathCounters {
+  txPackets: number;
+  txBytes: number; // wire bytes sent (UDP payload)
+  rxPackets: number;
+  rxBytes: number; // wire bytes received and authenticated
+  txDataBytes: number; // IP payload bytes sent as data
+  rxDataBytes: number; // IP payload bytes received as data
+  acksSent: number;
+  acksReceived: number;
+  probesSent: number;
+  sendErrors: number;
+}
+
+export class PathState {
+  state: PathStateName = 'probing';
+
+  // ---- send side
+  /** Last path sequence used (every packet type counts). */
+  sentSeq = 0;
+  private readonly cumSent = new Float64Array(SENT_RING);
+  private sentBytesTotal = 0;
+  lastSendUs = -Infinity;
+
+  // ---- what the peer acknowledged of our sends
+  ackedSeq = 0;
+  private peerRcvBytes = 0;
+  private readonly rateT = new Float64Array(RATE_SAMPLES);
+  private readonly rateB = new Float64Array(RATE_SAMPLES);
+  private rateN = 0;
+  private rateHead = 0;
+  /** Delivery rate in bytes per microsecond (0 until measured). */
+  deliveryRate = 0;
+  /** S3-2 delay: round trip minus the peer's turnaround, microseconds. */
+  srttUs = 0;
+  minRttUs = Infinity;
+  lastRttUs = 0;
+
+  // ---- receive side
+  readonly replay: ReplayWindow;
+  lastRecvUs = -Infinity;
+  /** Highest sender watermark that arrived on this path (see wire/header: infers losses). */
+  watermark = 0;
+  rcvHighestSeq = 0;
+  rcvPackets = 0;
+  rcvBytes = 0;
+  lastRcvTs1 = 0;
+  lastRcvAtUs = 0;
+  ackPendingPackets = 0;
+  ackPendingSinceUs = 0;
+
+  readonly counters: PathCounters = {
+    txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, txDataBytes: 0, rxDataBytes: 0,
+    acksSent: 0, acksReceived: 0, probesSent: 0, sendErrors: 0,
+  };
+
+  constructor(readonly id: number, readonly name: string, replayWindow = 8192) {
+    this.replay = new ReplayWindow(replayWindow);
+  }
+
+  /**
+   * Claim the next path sequence. `inflightBytes` is what the packet adds to the bytes in flight
+   * (data packets: their wire size; acks and probes: 0, and their bytes are counted by the caller).
+   */
+  nextSeq(inflightBytes: number, nowUs: number): number {
+    const seq = ++this.sentSeq;
+    this.sentBytesTotal += inflightBytes;
+    this.cumSent[seq % SENT_RING] = this.sentBytesTotal;
+    this.lastSendUs = nowUs;
+    this.counters.txPackets++;
+    this.counters.txBytes += inflightBytes;
+    return seq;
+  }
+
+  /** Wire bytes sent but not yet acknowledged (lost ones stay counted until a later ack passes them). */
+  inflightBytes(): number {
+    if (this.sentSeq - this.ackedSeq >= SENT_RING) return this.sentBytesTotal;
+    const acked = this.ackedSeq === 0 ? 0 : (this.cumSent[this.ackedSeq % SENT_RING] as number);
+    return this.sentBytesTotal - acked;
+  }
+
+  /** Process an ack for our sends on this path (S3-1 timestamps, delivery rate). */
+  onAck(ack: AckBody, ts3: number, nowUs: number): void {
+    this.counters.acksReceived++;
+    if (ack.ackedPathSeq > this.sentSeq) return; // acks something we never sent: ignore
+    if (ack.ackedPathSeq > this.ackedSeq) this.ackedSeq = ack.ackedPathSeq;
+    // S3-2: D = (TS4 - TS1) - (TS3 - TS2); each difference uses one clock.
+    const ts4 = wireTime(nowUs);
+    const d = wireTimeDiff(ts4, ack.echoTs1) - wireTimeDiff(ts3, ack.ts2);
+    if (d >= 0 && d < 30_000_000) this.observeRtt(d);
+    if (ack.rcvBytes >= this.peerRcvBytes) {
+      this.peerRcvBytes = ack.rcvBytes;
+      this.addRateSample(nowUs, ack.rcvBytes);
+    }
+  }
+
+  observeRtt(d: number): void {
+    this.lastRttUs = d;
+    this.srttUs = this.srttUs === 0 ? d : this.srttUs + (d - this.srttUs) / 8;
+    if (d < this.minRttUs) this.minRttUs = d;
+  }
+
+  private addRateSample(t: number, bytes: number): void {
+    this.rateT[this.rateHead] = t;
+    this.rateB[this.rateHead] = bytes;
+    this.rateHead = (this.rateHead + 1) % RATE_SAMPLES;
+    if (this.rateN < RATE_SAMPLES) this.rateN++;
+    // Oldest sample still inside the window, at least RATE_MIN_SPAN_US ago.
+    let best = -1;
+    for (let i = 1; i < this.rateN; i++) {
+      const j = (this.rateHead - 1 - i + RATE_SAMPLES) % RATE_SAMPLES;
+      const age = t - (this.rateT[j] as number);
+      if (age > RATE_WINDOW_US) break;
+      if (age >= RATE_MIN_SPAN_US) best = j;
+    }
+    if (best < 0) return;
+    const rate = (bytes - (this.rateB[best] as number)) / (t - (this.rateT[best] as number));
+    if (this.deliveryRate === 0 || rate >= this.deliveryRate) {
+      // A higher rate is real evidence of capacity: believe it quickly.
+      this.deliveryRate = this.deliveryRate === 0 ? rate : this.deliveryRate + (rate - this.deliveryRate) / 2;
+    } else if (this.isBusy()) {
+      // A lower rate only means less capacity when the path had more to deliver than it did
+      // (a queue was standing); otherwise the sender simply gave it less (app-limited).
+      this.deliveryRate += (rate - this.deliveryRate) / 4;
+    }
+  }
+
+  /** True when more than a bandwidth-delay product is in flight, i.e. a queue is standing. */
+  private isBusy(): boolean {
+    const rtt = Number.isFinite(this.minRttUs) ? this.minRttUs : this.srttUs;
+    return this.inflightBytes() > this.deliveryRate * rtt;
+  }
+
+  /** Record an authenticated arrival; returns false when it is a replay (already counted). */
+  onReceive(pathSeq: number, ts1: number, bytes: number, nowUs: number): boolean {
+    if (!this.replay.accept(pathSeq)) return false;
+    this.lastRecvUs = nowUs;
+    if (pathSeq > this.rcvHighestSeq) {
+      this.rcvHighestSeq = pathSeq;
+      this.lastRcvTs1 = ts1;
+      this.lastRcvAtUs = nowUs;
+    }
+    this.rcvPackets++;
+    this.rcvBytes += bytes;
+    this.counters.rxPackets++;
+    this.counters.rxBytes += bytes;
+    return true;
+  }
+
+  observeWatermark(w: number): void {
+    if (w > this.watermark) this.watermark = w;
+  }
+
+  /** The ack we would send now for what we received on this path. */
+  ackBody(watermark: number): AckBody {
+    return {
+      watermark,
+      ackedPathSeq: this.rcvHighestSeq,
+      rcvPackets: this.rcvPackets,
+      rcvBytes: this.rcvBytes,
+      echoTs1: this.lastRcvTs1,
+      ts2: wireTime(this.lastRcvAtUs),
+    };
+  }
+
+  /** Delivery rate in Mbit/s (for status). */
+  rateMbps(): number {
+    return this.deliveryRate * 8;
+  }
+}

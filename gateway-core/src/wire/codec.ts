@@ -1,0 +1,100 @@
+// Encode and decode whole datagrams for one session: header, seal/open, body. Decoding returns
+// either a parsed packet or the reason it was refused (counted by the caller).
+import { Opener, Sealer } from './aead.js';
+import {
+  ACK_BODY_LEN, DATA_BODY_LEN, MAX_DATAGRAM, OUTER_LEN, PROBE_BODY_LEN, PacketType, TAG_LEN, TS_LEN,
+  readAckBody, readOuter, readU48, writeAckBody, writeOuter, writeU48,
+  type AckBody, type OuterHeader,
+} from './header.js';
+import type { DropReason } from './drops.js';
+
+export type Decoded =
+  | { type: PacketType.Data; header: OuterHeader; ts1: number; dataSeq: number; payload: Buffer }
+  | { type: PacketType.Ack; header: OuterHeader; ts1: number; ack: AckBody }
+  | { type: PacketType.Probe; header: OuterHeader; ts1: number; watermark: number; padding: number };
+
+export type DecodeResult = { ok: true; packet: Decoded } | { ok: false; reason: DropReason };
+
+/** Smallest IP packet a data body may carry (an IPv4 header). */
+const MIN_IP = 20;
+
+export class SessionCodec {
+  private readonly sealer: Sealer;
+  private readonly opener: Opener;
+  private readonly tsBuf = Buffer.alloc(TS_LEN + ACK_BODY_LEN);
+
+  constructor(readonly sessionId: number, sendKey: Buffer, recvKey: Buffer, readonly keyId = 0) {
+    this.sealer = new Sealer(sendKey);
+    this.opener = new Opener(recvKey);
+  }
+
+  private header(type: PacketType, pathId: number, pathSeq: number, flags: number): OuterHeader {
+    return { type, flags, pathId, sessionId: this.sessionId, keyId: this.keyId, pathSeq };
+  }
+
+  encodeData(pathId: number, pathSeq: number, flags: number, ts1: number, dataSeq: number, ip: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + DATA_BODY_LEN + ip.length + TAG_LEN);
+    writeOuter(out, this.header(PacketType.Data, pathId, pathSeq, flags));
+    const pre = this.tsBuf.subarray(0, TS_LEN + DATA_BODY_LEN);
+    pre.writeUInt32BE(ts1 >>> 0, 0);
+    writeU48(pre, dataSeq, TS_LEN);
+    return this.sealer.sealInto(out, [pre, ip]);
+  }
+
+  encodeAck(pathId: number, pathSeq: number, ts1: number, ack: AckBody): Buffer {
+    const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + ACK_BODY_LEN + TAG_LEN);
+    writeOuter(out, this.header(PacketType.Ack, pathId, pathSeq, 0));
+    this.tsBuf.writeUInt32BE(ts1 >>> 0, 0);
+    writeAckBody(this.tsBuf, TS_LEN, ack);
+    return this.sealer.sealInto(out, [this.tsBuf]);
+  }
+
+  encodeProbe(pathId: number, pathSeq: number, ts1: number, watermark: number, padding = 0): Buffer {
+    const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + PROBE_BODY_LEN + padding + TAG_LEN);
+    writeOuter(out, this.header(PacketType.Probe, pathId, pathSeq, 0));
+    const pt = Buffer.alloc(TS_LEN + PROBE_BODY_LEN + padding);
+    pt.writeUInt32BE(ts1 >>> 0, 0);
+    writeU48(pt, watermark, TS_LEN);
+    return this.sealer.sealInto(out, [pt]);
+  }
+
+  /** Authenticate and parse a datagram whose outer header names this session. */
+  decode(datagram: Buffer): DecodeResult {
+    const outer = readOuter(datagram);
+    if (!outer.ok) return outer;
+    const h = outer.header;
+    if (h.sessionId !== this.sessionId) return { ok: false, reason: 'unknown-session' };
+    if (h.keyId !== this.keyId) return { ok: false, reason: 'auth-failed' };
+    const pt = this.opener.open(datagram);
+    if (!pt) return { ok: false, reason: 'auth-failed' };
+    const ts1 = pt.readUInt32BE(0);
+    switch (h.type) {
+      case PacketType.Data: {
+        if (pt.length < TS_LEN + DATA_BODY_LEN + MIN_IP) return { ok: false, reason: 'malformed-body' };
+        const dataSeq = readU48(pt, TS_LEN);
+        if (dataSeq === undefined) return { ok: false, reason: 'malformed-body' };
+        return { ok: true, packet: { type: PacketType.Data, header: h, ts1, dataSeq, payload: pt.subarray(TS_LEN + DATA_BODY_LEN) } };
+      }
+      case PacketType.Ack: {
+        const ack = readAckBody(pt, TS_LEN);
+        if (!ack) return { ok: false, reason: 'malformed-body' };
+        return { ok: true, packet: { type: PacketType.Ack, header: h, ts1, ack } };
+      }
+      case PacketType.Probe: {
+        if (pt.length < TS_LEN + PROBE_BODY_LEN) return { ok: false, reason: 'malformed-body' };
+        const watermark = readU48(pt, TS_LEN);
+        if (watermark === undefined) return { ok: false, reason: 'malformed-body' };
+        return { ok: true, packet: { type: PacketType.Probe, header: h, ts1, watermark, padding: pt.length - TS_LEN - PROBE_BODY_LEN } };
+      }
+    }
+  }
+}
+
+/** Session id of a datagram without authenticating it (to find the session's keys), or a drop reason. */
+export function peekSessionId(datagram: Buffer): { ok: true; sessionId: number } | { ok: false; reason: DropReason } {
+  const outer = readOuter(datagram);
+  if (!outer.ok) return outer;
+  return { ok: true, sessionId: outer.header.sessionId };
+}
+
+export { MAX_DATAGRAM };

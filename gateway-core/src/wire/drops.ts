@@ -1,0 +1,47 @@
+// Every packet the data plane refuses is counted under one reason: never a crash, never a
+// silent loss. The reasons are a closed list so dashboards and tests can rely on them.
+
+export const DROP_REASONS = [
+  'truncated', // shorter than the fixed header + tag
+  'oversized', // larger than any datagram we send
+  'bad-version', // protocol version we do not speak
+  'bad-type', // unknown packet type
+  'bad-reserved', // reserved header bits set
+  'unknown-session', // no session with this id
+  'unknown-path', // path id outside what the session announced
+  'auth-failed', // AEAD tag did not verify (tampered, wrong key)
+  'replayed', // sequence already seen on this path, or too old for the window
+  'malformed-body', // authenticated, but the inner body does not parse
+  'duplicate', // data sequence already delivered
+  'too-late', // data sequence older than the reorder window
+  'reorder-overflow', // reorder buffer full: gap skipped to make room
+  'tun-full', // kernel TUN queue full
+  'send-error', // socket send failed (link down, no route)
+  'no-path', // no usable path for an outgoing packet
+  'no-session', // outgoing packet for an address with no session
+  'not-ip', // packet from TUN that is not IPv4
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export class DropCounters {
+  private readonly counts = new Map<DropReason, number>();
+
+  add(reason: DropReason, n = 1): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + n);
+  }
+
+  get(reason: DropReason): number {
+    return this.counts.get(reason) ?? 0;
+  }
+
+  total(): number {
+    let t = 0;
+    for (const v of this.counts.values()) t += v;
+    return t;
+  }
+
+  toJSON(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+}

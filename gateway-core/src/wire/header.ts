@@ -1,0 +1,139 @@
+// The Braid datagram, as carried in one UDP payload:
+//
+//   0      1      2      4              8      10                 16
+//   +------+------+------+--------------+------+------------------+
+//   |ver|ty|flags | path |  session id  | key  |  path sequence   |   outer header, 16 bytes,
+//   +------+------+------+--------------+------+------------------+   authenticated, not secret
+//   |  TS1 (u32, sender us clock) | type-specific body ...        |   sealed with AES-256-GCM
+//   +-----------------------------+-------------------------------+
+//   |                      GCM tag, 16 bytes                       |
+//   +--------------------------------------------------------------+
+//
+// The path sequence (48 bits) counts every packet sent on a path and is the AEAD nonce together
+// with the path id and key id, so a nonce never repeats under one key. It also drives per-path
+// loss detection and the per-path replay window. The global data sequence, which the receiver
+// reorders and de-duplicates by, is inside the sealed body of data packets.
+//
+// Bodies (after TS1):
+//   data:  dataSeq u48 (in 8 bytes), then one IP packet
+//   ack:   ackedPathSeq u48, rcvPackets u48, rcvBytes u48, watermark u48 (each in 8 bytes),
+//          echoTs1 u32, ts2 u32 (the S3 timestamps: TS1 of the newest packet received on the
+//          path, TS2 its arrival time on the acker's clock; TS3 is the ack's own TS1)
+//   probe: watermark u48 (in 8 bytes), then padding; asks the peer to ack at once (keepalive,
+//          RTT when idle, later PMTU)
+//
+// The watermark is the sender's highest data sequence when the packet left. Paths are FIFO, so
+// once a packet with watermark W arrived on a path, no data sequence <= W is still on its way
+// on that path: the receiver uses this to tell a lost packet from a late one (receive/reorder).
+// A data packet's own sequence is its watermark.
+
+export const WIRE_VERSION = 1;
+export const OUTER_LEN = 16;
+export const TAG_LEN = 16;
+export const TS_LEN = 4;
+/** Largest datagram we ever send or accept (an IPv4 UDP payload on a 9000-byte jumbo link). */
+export const MAX_DATAGRAM = 9000;
+export const MAX_SEQ = 2 ** 48 - 1;
+
+export enum PacketType {
+  Data = 1,
+  Ack = 2,
+  Probe = 3,
+}
+
+export const Flags = {
+  Redundant: 0x01,
+  Retransmit: 0x02,
+  Urgent: 0x04,
+} as const;
+
+export interface OuterHeader {
+  type: PacketType;
+  flags: number;
+  pathId: number;
+  sessionId: number;
+  keyId: number;
+  pathSeq: number;
+}
+
+export const DATA_BODY_LEN = 8;
+export const ACK_BODY_LEN = 40;
+export const PROBE_BODY_LEN = 8;
+/** Bytes the tunnel adds to each IP packet it carries (outer + TS1 + data body + tag). */
+export const DATA_OVERHEAD = OUTER_LEN + TS_LEN + DATA_BODY_LEN + TAG_LEN;
+
+export interface AckBody {
+  ackedPathSeq: number;
+  rcvPackets: number;
+  rcvBytes: number;
+  watermark: number;
+  echoTs1: number;
+  ts2: number;
+}
+
+export function writeOuter(buf: Buffer, h: OuterHeader): void {
+  buf[0] = (WIRE_VERSION << 4) | (h.type & 0x0f);
+  buf[1] = h.flags & 0xff;
+  buf.writeUInt16BE(h.pathId, 2);
+  buf.writeUInt32BE(h.sessionId >>> 0, 4);
+  buf.writeUInt16BE(h.keyId, 8);
+  buf.writeUIntBE(h.pathSeq, 10, 6);
+}
+
+export type OuterResult = { ok: true; header: OuterHeader } | { ok: false; reason: 'truncated' | 'oversized' | 'bad-version' | 'bad-type' };
+
+/** Parse the cleartext header. Nothing in it is trusted until the AEAD tag verifies. */
+export function readOuter(buf: Buffer): OuterResult {
+  if (buf.length < OUTER_LEN + TS_LEN + TAG_LEN) return { ok: false, reason: 'truncated' };
+  if (buf.length > MAX_DATAGRAM) return { ok: false, reason: 'oversized' };
+  const b0 = buf[0] as number;
+  if (b0 >> 4 !== WIRE_VERSION) return { ok: false, reason: 'bad-version' };
+  const type = b0 & 0x0f;
+  if (type !== PacketType.Data && type !== PacketType.Ack && type !== PacketType.Probe) return { ok: false, reason: 'bad-type' };
+  return {
+    ok: true,
+    header: {
+      type,
+      flags: buf[1] as number,
+      pathId: buf.readUInt16BE(2),
+      sessionId: buf.readUInt32BE(4),
+      keyId: buf.readUInt16BE(8),
+      pathSeq: buf.readUIntBE(10, 6),
+    },
+  };
+}
+
+/** Minimum sealed length per type (header + TS1 + body + tag). */
+export function minLength(type: PacketType): number {
+  const body = type === PacketType.Data ? DATA_BODY_LEN + 20 : type === PacketType.Ack ? ACK_BODY_LEN : PROBE_BODY_LEN;
+  return OUTER_LEN + TS_LEN + body + TAG_LEN;
+}
+
+export function writeU48(buf: Buffer, v: number, off: number): void {
+  buf.writeUInt16BE(0, off);
+  buf.writeUIntBE(v, off + 2, 6);
+}
+
+export function readU48(buf: Buffer, off: number): number | undefined {
+  if (buf.readUInt16BE(off) !== 0) return undefined;
+  return buf.readUIntBE(off + 2, 6);
+}
+
+export function writeAckBody(buf: Buffer, off: number, a: AckBody): void {
+  writeU48(buf, a.ackedPathSeq, off);
+  writeU48(buf, a.rcvPackets, off + 8);
+  writeU48(buf, a.rcvBytes, off + 16);
+  writeU48(buf, a.watermark, off + 24);
+  buf.writeUInt32BE(a.echoTs1 >>> 0, off + 32);
+  buf.writeUInt32BE(a.ts2 >>> 0, off + 36);
+}
+
+export function readAckBody(buf: Buffer, off: number): AckBody | undefined {
+  if (buf.length - off !== ACK_BODY_LEN) return undefined;
+  const ackedPathSeq = readU48(buf, off);
+  const rcvPackets = readU48(buf, off + 8);
+  const rcvBytes = readU48(buf, off + 16);
+  const watermark = readU48(buf, off + 24);
+  if (ackedPathSeq === undefined || rcvPackets === undefined || rcvBytes === undefined || watermark === undefined) return undefined;
+  return { ackedPathSeq, rcvPackets, rcvBytes, watermark, echoTs1: buf.readUInt32BE(off + 32), ts2: buf.readUInt32BE(off + 36) };
+}
