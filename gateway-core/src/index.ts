@@ -1,2 +1,19 @@
-// Public surface of @braid/gateway-core. Each area re-exports its own module; see docs/architecture.md.
+// Public surface of @braid/gateway-core, in the order a packet meets it.
 export * from './log.js';
+export * from './clock.js';
+export * from './config/index.js';
+export * from './native/index.js';
+export * from './tun/tun-device.js';
+export * from './wire/index.js';
+export * from './path/path.js';
+export * from './path/udp.js';
+export * from './schedule/scheduler.js';
+export * from './schedule/rate-weighted.js';
+export * from './receive/reorder.js';
+export * from './session/path-state.js';
+export * from './session/session.js';
+export * from './control/index.js';
+export * from './netcfg/run.js';
+export * from './admin/http.js';
+export * from './cli/main.js';
+export * from './sim/link.js';

@@ -1,2 +1,3 @@
 // @braid/gateway-edge public surface.
-export {};
+export { EdgeGateway, type EdgeStatus } from './edge.js';
+export { installInterception, removeInterception, nftScript, planFrom, type InterceptionPlan } from './interception.js';

@@ -1,0 +1,215 @@
+// The cloud gateway: accepts edge sessions over the mTLS control plane, merges each session's
+// paths back into one packet stream written to its TUN (and from there NATed out), and sends
+// return traffic back over the edge's paths, to the addresses its authenticated packets came
+// from (so NAT rebinding on a carrier is followed).
+import { randomBytes, randomInt } from 'node:crypto';
+import {
+  ControlError, DropCounters, Session, TunDevice, UdpListener, UdpPeerPath, configureTun, createScheduler, ipv4Destination,
+  numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
+  type AdminServer, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
+  type Path, type PeerIdentity,
+} from '@braid/gateway-core';
+import { AddressPool } from './address-pool.js';
+import { installEgress, removeEgress } from './egress.js';
+
+/** gRPC status codes used here (see @grpc/grpc-js status). */
+const PERMISSION_DENIED = 7;
+const RESOURCE_EXHAUSTED = 8;
+
+interface CloudSession {
+  session: Session;
+  edgeId: string;
+  address: number;
+  peer: PeerIdentity;
+  createdAt: number;
+}
+
+export class CloudGateway {
+  private tun: TunDevice | undefined;
+  private listener: UdpListener | undefined;
+  private control: ControlServer | undefined;
+  private admin: AdminServer | undefined;
+  private readonly pool: AddressPool;
+  private readonly sessions = new Map<number, CloudSession>();
+  private readonly byAddress = new Map<number, CloudSession>();
+  private readonly byEdge = new Map<string, CloudSession>();
+  private readonly drops = new DropCounters();
+  private readonly tunStats = { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
+  private started = false;
+  private stopping = false;
+
+  constructor(private readonly cfg: CloudConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {
+    this.pool = new AddressPool(cfg.tunnel.addressPool);
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    if (cfg.admin.listen) {
+      const { host, port } = parseHostPort(cfg.admin.listen);
+      this.admin = await startAdminServer(host, port, { status: () => this.status(), ready: () => this.started, started: () => this.started });
+    }
+    this.tun = TunDevice.open(cfg.tunnel.device);
+    await configureTun(this.tun.name, this.pool.gateway, this.pool.prefix, cfg.tunnel.mtu);
+    await installEgress(this.tun.name, cfg.tunnel.addressPool, cfg.egress.nat, cfg.egress.interface, this.log);
+    this.tun.onPackets((pkts) => {
+      for (const p of pkts) this.fromTun(p);
+    });
+    const data = parseHostPort(cfg.dataPlane.listen);
+    this.listener = await UdpListener.open(data.host, data.port);
+    this.listener.onDatagram((d, from) => this.fromNetwork(d, from));
+    this.control = await startControlServer({
+      listen: cfg.control.listen,
+      tls: cfg.control.tls,
+      logger: this.log,
+      onHello: (req, peer) => this.onHello(req, peer),
+    });
+    this.started = true;
+    this.log.info({ control: cfg.control.listen, data: `${data.host}:${this.listener.port}`, pool: cfg.tunnel.addressPool }, 'cloud started');
+  }
+
+  private async onHello(req: HelloRequest, peer: PeerIdentity): Promise<HelloReply> {
+    // The certificate is the identity: an edge may not speak for another one.
+    if (req.edgeId !== peer.commonName) {
+      throw new ControlError(PERMISSION_DENIED, `edge id "${req.edgeId}" does not match its certificate (CN=${peer.commonName})`);
+    }
+    // A new hello from the same edge replaces its old session (the edge restarted).
+    const old = this.byEdge.get(req.edgeId);
+    if (old) this.endSession(old, 'replaced by a new hello');
+    if (this.sessions.size >= this.cfg.maxSessions) {
+      throw new ControlError(RESOURCE_EXHAUSTED, `cloud is at its session limit (${this.cfg.maxSessions})`);
+    }
+    const address = this.pool.allocate();
+    if (address === undefined) throw new ControlError(RESOURCE_EXHAUSTED, 'tunnel address pool exhausted');
+    let id = 0;
+    while (id === 0 || this.sessions.has(id)) id = randomInt(1, 2 ** 32 - 1);
+    const edgeToCloud = randomBytes(32);
+    const cloudToEdge = randomBytes(32);
+    const dp = this.cfg.dataPlane;
+    const session = new Session({
+      sessionId: id,
+      sendKey: cloudToEdge,
+      recvKey: edgeToCloud,
+      pathNames: req.carriers.map((c) => c.name),
+      clock: this.clock,
+      scheduler: createScheduler('rate-weighted'),
+      keepaliveMs: dp.keepaliveMs,
+      ackIntervalMs: dp.ackIntervalMs,
+      ackEveryPackets: dp.ackEveryPackets,
+      pathDeadMs: dp.pathDeadMs,
+      reorder: dp.reorder,
+      replayWindow: dp.replayWindow,
+      deliver: (ip) => this.toTun(ip),
+      logger: this.log.child({ edge: req.edgeId }),
+      drops: this.drops,
+    });
+    const cs: CloudSession = { session, edgeId: req.edgeId, address, peer, createdAt: Date.now() };
+    this.sessions.set(id, cs);
+    this.byAddress.set(address, cs);
+    this.byEdge.set(req.edgeId, cs);
+    const listen = parseHostPort(dp.listen);
+    this.log.info({ edge: req.edgeId, session: id, from: peer.address, tunnelAddress: numberToIpv4(address), carriers: req.carriers.map((c) => `${c.name}(${c.interface})`) }, 'session established');
+    return {
+      sessionId: id,
+      cipher: 'aes-256-gcm',
+      edgeToCloudKey: edgeToCloud,
+      cloudToEdgeKey: cloudToEdge,
+      // An empty host tells the edge to use the host it reached the control plane at.
+      dataEndpoint: { host: dp.publicHost ?? (listen.host === '0.0.0.0' || listen.host === '::' ? '' : listen.host), port: dp.publicPort ?? this.listener?.port ?? listen.port },
+      tunnelAddress: numberToIpv4(address),
+      tunnelPrefixLen: 32,
+      tunnelMtu: this.cfg.tunnel.mtu,
+      keepaliveMs: dp.keepaliveMs,
+    };
+  }
+
+  private endSession(cs: CloudSession, why: string): void {
+    cs.session.close();
+    this.sessions.delete(cs.session.id);
+    this.byAddress.delete(cs.address);
+    if (this.byEdge.get(cs.edgeId) === cs) this.byEdge.delete(cs.edgeId);
+    this.pool.release(cs.address);
+    this.log.info({ edge: cs.edgeId, session: cs.session.id, why }, 'session ended');
+  }
+
+  private fromNetwork(d: Buffer, from: { address: string; port: number }): void {
+    const peek = peekSessionId(d);
+    if (!peek.ok) {
+      this.drops.add(peek.reason);
+      return;
+    }
+    const cs = this.sessions.get(peek.sessionId);
+    if (!cs) {
+      this.drops.add('unknown-session');
+      return;
+    }
+    cs.session.receive(d, (pathId, current) => this.learnPath(cs, pathId, current, from));
+  }
+
+  /** Called only for authenticated, fresh packets: attach the path, or follow it to a new address. */
+  private learnPath(cs: CloudSession, pathId: number, current: Path | undefined, from: { address: string; port: number }): Path | undefined {
+    if (current instanceof UdpPeerPath) {
+      const was = `${current.address}:${current.port}`;
+      if (current.moveTo(from.address, from.port)) {
+        this.log.info({ edge: cs.edgeId, path: pathId, from: was, to: `${from.address}:${from.port}` }, 'path moved (NAT rebinding)');
+      }
+      return current;
+    }
+    if (!this.listener) return undefined;
+    this.log.info({ edge: cs.edgeId, path: pathId, address: `${from.address}:${from.port}` }, 'path learned');
+    return new UdpPeerPath(this.listener, from.address, from.port);
+  }
+
+  private fromTun(p: Buffer): void {
+    this.tunStats.rxPackets++;
+    this.tunStats.rxBytes += p.length;
+    const dst = ipv4Destination(p);
+    if (dst === undefined) {
+      this.drops.add('not-ip');
+      return;
+    }
+    const cs = this.byAddress.get(dst);
+    if (!cs) {
+      this.drops.add('no-session');
+      return;
+    }
+    cs.session.send(p);
+  }
+
+  private toTun(ip: Buffer): void {
+    if (!this.tun) return;
+    if (this.tun.write(ip)) {
+      this.tunStats.txPackets++;
+      this.tunStats.txBytes += ip.length;
+    } else {
+      this.drops.add('tun-full');
+    }
+  }
+
+  status() {
+    const paths = [...this.sessions.values()].flatMap((cs) => cs.session.status().map((p) => ({ ...p, session: cs.session.id, edge: cs.edgeId })));
+    return {
+      role: 'cloud' as const,
+      id: this.cfg.id,
+      ready: this.started,
+      sessions: [...this.sessions.values()].map((cs) => ({
+        id: cs.session.id, edge: cs.edgeId, tunnelAddress: numberToIpv4(cs.address), from: cs.peer.address,
+        reorder: cs.session.reorderStats(),
+      })),
+      paths,
+      tunnel: { ...this.tunStats },
+      drops: this.drops.toJSON(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.control?.close();
+    for (const cs of [...this.sessions.values()]) this.endSession(cs, 'cloud stopping');
+    this.listener?.close();
+    await removeEgress().catch(() => undefined);
+    this.tun?.close();
+    await this.admin?.close();
+    this.log.info('cloud stopped');
+  }
+}

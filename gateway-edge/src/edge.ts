@@ -1,0 +1,199 @@
+// The edge gateway: captures client packets on its TUN device, sends them over every carrier
+// through one session with the cloud, and writes what the cloud sends back into the TUN.
+//
+//   start: open TUN -> Hello over mTLS (retry with backoff) -> one UDP path per carrier
+//          -> session -> interception rules -> admin endpoint
+import {
+  DropCounters, Session, TunDevice, UdpCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
+  startAdminServer, type AdminServer, type Clock, type EdgeConfig, type HelloReply, type Logger, type Path,
+} from '@braid/gateway-core';
+import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
+import { VERSION } from './version.js';
+
+export interface EdgeStatus {
+  role: 'edge';
+  id: string;
+  ready: boolean;
+  sessionId: number | null;
+  tunnelAddress: string | null;
+  paths: ReturnType<Session['status']>;
+  tunnel: { rxPackets: number; txPackets: number; rxBytes: number; txBytes: number };
+  reorder: ReturnType<Session['reorderStats']> | null;
+  drops: Record<string, number>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class EdgeGateway {
+  private tun: TunDevice | undefined;
+  private session: Session | undefined;
+  private reply: HelloReply | undefined;
+  private admin: AdminServer | undefined;
+  private plan: InterceptionPlan | undefined;
+  private readonly paths: (Path | undefined)[] = [];
+  private readonly drops = new DropCounters();
+  private readonly tunStats = { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
+  private stopping = false;
+  private started = false;
+
+  constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    if (cfg.admin.listen) {
+      const { host, port } = parseHostPort(cfg.admin.listen);
+      this.admin = await startAdminServer(host, port, {
+        status: () => this.status(),
+        ready: () => this.isReady(),
+        started: () => this.started,
+      });
+    }
+    this.tun = TunDevice.open(cfg.tunnel.device);
+    this.reply = await this.helloWithRetry();
+    const r = this.reply;
+    const mtu = Math.min(cfg.tunnel.mtu, r.tunnelMtu);
+    await configureTun(this.tun.name, r.tunnelAddress, 32, mtu);
+    const control = parseHostPort(cfg.control.cloud);
+    const dataHost = r.dataEndpoint.host || control.host;
+    this.session = new Session({
+      sessionId: r.sessionId,
+      sendKey: r.edgeToCloudKey,
+      recvKey: r.cloudToEdgeKey,
+      pathNames: cfg.carriers.map((c) => c.name),
+      clock: this.clock,
+      scheduler: createScheduler('rate-weighted'),
+      keepaliveMs: r.keepaliveMs || cfg.dataPlane.keepaliveMs,
+      ackIntervalMs: cfg.dataPlane.ackIntervalMs,
+      ackEveryPackets: cfg.dataPlane.ackEveryPackets,
+      pathDeadMs: cfg.dataPlane.pathDeadMs,
+      reorder: cfg.dataPlane.reorder,
+      replayWindow: cfg.dataPlane.replayWindow,
+      deliver: (ip) => this.toTun(ip),
+      logger: this.log,
+      drops: this.drops,
+    });
+    await Promise.all(cfg.carriers.map((c, i) => this.openPath(i, c.interface, dataHost, r.dataEndpoint.port)));
+    this.tun.onPackets((pkts) => {
+      const s = this.session;
+      if (!s) return;
+      for (const p of pkts) {
+        this.tunStats.rxPackets++;
+        this.tunStats.rxBytes += p.length;
+        s.send(p);
+      }
+    });
+    this.plan = planFrom(cfg, this.tun.name);
+    await installInterception(this.plan, this.log);
+    this.started = true;
+    this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress, mtu, data: `${dataHost}:${r.dataEndpoint.port}` }, 'edge started');
+  }
+
+  private async openPath(i: number, iface: string, host: string, port: number): Promise<void> {
+    const name = this.cfg.carriers[i]?.name ?? String(i);
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        const p = await UdpCarrierPath.open({ interface: iface, remoteHost: host, remotePort: port });
+        p.onDatagram((d) => this.session?.receive(d));
+        this.paths[i] = p;
+        this.session?.setTransport(i, p);
+        this.log.info({ carrier: name, path: p.description }, 'carrier path open');
+        return;
+      } catch (e) {
+        if (attempt === 0) this.log.error({ carrier: name, err: (e as Error).message }, 'carrier path unavailable; retrying in the background');
+        // Keep trying without blocking start-up: the other carriers carry traffic meanwhile.
+        if (attempt === 0) {
+          void this.openPathLater(i, iface, host, port);
+          return;
+        }
+      }
+    }
+  }
+
+  private async openPathLater(i: number, iface: string, host: string, port: number): Promise<void> {
+    while (!this.stopping) {
+      await sleep(this.cfg.control.retryMs);
+      try {
+        const p = await UdpCarrierPath.open({ interface: iface, remoteHost: host, remotePort: port });
+        p.onDatagram((d) => this.session?.receive(d));
+        this.paths[i] = p;
+        this.session?.setTransport(i, p);
+        this.log.info({ carrier: this.cfg.carriers[i]?.name, path: p.description }, 'carrier path open');
+        return;
+      } catch {
+        // still unavailable
+      }
+    }
+  }
+
+  private async helloWithRetry(): Promise<HelloReply> {
+    const cfg = this.cfg;
+    let delay = cfg.control.retryMs;
+    for (;;) {
+      try {
+        return await sendHello(
+          { target: cfg.control.cloud, tls: cfg.control.tls, serverName: cfg.control.serverName, deadlineMs: cfg.control.helloTimeoutMs },
+          {
+            edgeId: cfg.id,
+            softwareVersion: VERSION,
+            protocolVersion: 1,
+            ciphers: ['aes-256-gcm'],
+            carriers: cfg.carriers.map((c) => ({
+              name: c.name,
+              interface: c.interface,
+              metadata: Object.fromEntries(Object.entries(c.metadata ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
+            })),
+          },
+        );
+      } catch (e) {
+        if (this.stopping) throw e;
+        this.log.error({ cloud: cfg.control.cloud, err: (e as Error).message, retryInMs: delay }, 'hello to cloud failed');
+        // Backoff with jitter, capped at 30 s.
+        await sleep(delay * (0.75 + Math.random() / 2));
+        delay = Math.min(delay * 2, 30_000);
+        if (this.stopping) throw new Error('stopped');
+      }
+    }
+  }
+
+  private toTun(ip: Buffer): void {
+    if (!this.tun) return;
+    if (this.tun.write(ip)) {
+      this.tunStats.txPackets++;
+      this.tunStats.txBytes += ip.length;
+    } else {
+      this.drops.add('tun-full');
+    }
+  }
+
+  isReady(): boolean {
+    return this.started && !!this.session && this.session.status().some((p) => p.state === 'up');
+  }
+
+  status(): EdgeStatus {
+    return {
+      role: 'edge',
+      id: this.cfg.id,
+      ready: this.isReady(),
+      sessionId: this.session?.id ?? null,
+      tunnelAddress: this.reply?.tunnelAddress ?? null,
+      paths: this.session?.status() ?? this.cfg.carriers.map((c, id) => ({
+        id, name: c.name, state: 'probing' as const, transport: null, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0,
+        txDataBytes: 0, rxDataBytes: 0, rttMs: null, minRttMs: null, rateMbps: 0, inflightBytes: 0, sendErrors: 0,
+      })),
+      tunnel: { ...this.tunStats },
+      reorder: this.session?.reorderStats() ?? null,
+      drops: this.drops.toJSON(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.plan) await removeInterception(this.plan).catch((e: Error) => this.log.error({ err: e.message }, 'removing interception failed'));
+    this.session?.close();
+    for (const p of this.paths) p?.close();
+    this.tun?.close();
+    await this.admin?.close();
+    this.log.info('edge stopped');
+  }
+}

@@ -1,0 +1,83 @@
+// S2-1 / S2-2: steer client traffic into the tunnel by policy routing, and only traffic to the
+// destinations configured as multipath. Everything else keeps using the edge's own routes
+// untouched. The rules match on the client subnets as source, so the gateway's own traffic
+// (control plane, carrier sockets) never loops into the tunnel.
+//
+//   ip rule  from CLIENT to BYPASS    lookup main      (priority P-1)
+//   ip rule  from CLIENT to MULTIPATH lookup T         (priority P)
+//   ip route default dev braid0 table T
+//   nft: masquerade into braid0 (the cloud knows the edge by its tunnel address), and clamp
+//        TCP MSS to the tunnel MTU so clients never send packets the tunnel would fragment.
+import { ip, nft, nftDeleteTable, readSysctl, writeSysctl, type EdgeConfig, type Logger } from '@braid/gateway-core';
+
+const NFT_TABLE = 'braid_edge';
+
+export interface InterceptionPlan {
+  device: string;
+  table: number;
+  priority: number;
+  clientSubnets: string[];
+  multipath: string[];
+  bypass: string[];
+}
+
+export function planFrom(cfg: EdgeConfig, device: string): InterceptionPlan {
+  return {
+    device,
+    table: cfg.interception.routeTable,
+    priority: cfg.interception.rulePriority,
+    clientSubnets: cfg.interception.clientSubnets,
+    multipath: cfg.interception.multipathDestinations,
+    bypass: cfg.interception.bypassDestinations,
+  };
+}
+
+export function nftScript(plan: InterceptionPlan): string {
+  return `table ip ${NFT_TABLE} {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "${plan.device}" masquerade
+  }
+  chain forward {
+    type filter hook forward priority mangle; policy accept;
+    oifname "${plan.device}" tcp flags syn tcp option maxseg size set rt mtu
+    iifname "${plan.device}" tcp flags syn tcp option maxseg size set rt mtu
+  }
+}
+`;
+}
+
+export async function installInterception(plan: InterceptionPlan, log: Logger): Promise<void> {
+  await removeInterception(plan);
+  if (readSysctl('net.ipv4.ip_forward') !== '1') {
+    writeSysctl('net.ipv4.ip_forward', '1');
+    log.warn('net.ipv4.ip_forward was 0: enabled it (the edge forwards client traffic)');
+  }
+  // Return traffic arrives on the tunnel from addresses routed elsewhere: strict reverse-path
+  // filtering would drop it. Loose mode still drops unroutable sources.
+  writeSysctl(`net.ipv4.conf.${plan.device}.rp_filter`, '2');
+  await ip('route', 'replace', 'default', 'dev', plan.device, 'table', String(plan.table));
+  for (const from of plan.clientSubnets) {
+    for (const to of plan.bypass) {
+      await ip('rule', 'add', 'from', from, 'to', to, 'lookup', 'main', 'priority', String(plan.priority - 1));
+    }
+    for (const to of plan.multipath) {
+      await ip('rule', 'add', 'from', from, 'to', to, 'lookup', String(plan.table), 'priority', String(plan.priority));
+    }
+  }
+  await nft(nftScript(plan));
+  log.info({ clientSubnets: plan.clientSubnets, multipath: plan.multipath, bypass: plan.bypass, table: plan.table }, 'interception installed');
+}
+
+/** Remove everything installInterception added (safe to call when nothing is installed). */
+export async function removeInterception(plan: InterceptionPlan): Promise<void> {
+  for (const prio of [plan.priority, plan.priority - 1]) {
+    // `ip rule del priority P` removes one rule per call.
+    for (let i = 0; i < 4096; i++) {
+      const ok = await ip('rule', 'del', 'priority', String(prio)).then(() => true, () => false);
+      if (!ok) break;
+    }
+  }
+  await ip('route', 'flush', 'table', String(plan.table)).catch(() => undefined);
+  await nftDeleteTable('ip', NFT_TABLE);
+}
