@@ -1,6 +1,6 @@
 // The one place that runs `ip`, `tc`, `nft` and `sysctl` for the test harness. Everything above
 // this file (topology, apps, gateways, demo) speaks in namespaces and interfaces, never in argv.
-import { execFile, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 export interface ExecResult {
   stdout: string;
@@ -35,30 +35,42 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export function run(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('run: empty argv');
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const child = execFile(file, args, {
-      timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      killSignal: 'SIGKILL',
-      maxBuffer: 64 * 1024 * 1024,
-      encoding: 'utf8',
+    const child = spawn(file, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
-      signal: opts.signal,
-    }, (err, stdout, stderr) => {
-      let code = 0;
-      if (err) {
-        const c = (err as NodeJS.ErrnoException & { code?: unknown }).code;
-        code = typeof c === 'number' ? c : -1;
-        if (code === 0) code = -1;
-        if (typeof c === 'string' && stderr === '') stderr = err.message; // e.g. ENOENT
-        if ((err as { killed?: boolean }).killed) stderr += `\n(killed after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms)`;
-      }
-      const result = { stdout, stderr, code };
+      // Own process group: a Ctrl-C in the terminal reaches the harness, which decides when its
+      // commands end, instead of killing them mid-transfer behind its back.
+      detached: true,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let note = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const kill = (why: string): void => {
+      note ||= why;
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(() => kill(`(killed after ${timeoutMs} ms)`), timeoutMs);
+    const onAbort = (): void => kill('(aborted)');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    let spawnError = '';
+    child.on('error', (e) => { spawnError = e.message; });
+    child.on('close', (exitCode) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      const stderr = Buffer.concat(err).toString('utf8') + (spawnError ? `${spawnError}\n` : '') + (note ? `\n${note}` : '');
+      const code = exitCode === null || spawnError || note ? (exitCode || -1) : exitCode;
+      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr, code };
       if (code !== 0 && !opts.allowFailure) reject(new CommandError(argv, result));
       else resolve(result);
     });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    else child.stdin?.end();
+    child.stdin.on('error', () => undefined); // a command that exits without reading its input
+    child.stdin.end(opts.input);
   });
 }
 
