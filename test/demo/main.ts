@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       mode: args.tunnel ? 'braid' : 'no-tunnel',
       durationS: round(durationS, 2),
       paths: (monitor?.lastPaths ?? []).map((p) => ({
-        name: p.name, state: p.state, txBytes: p.txBytes, rxBytes: p.rxBytes, rttMs: p.rttMs,
+        name: p.name, state: p.state, txBytes: p.txBytes, rxBytes: p.rxBytes, rttMs: p.rttMs === null ? null : round(p.rttMs, 1),
         share: round(final?.paths.find((r) => r.name === p.name)?.share ?? 0, 4),
       })),
       carriers: carrierBytes,
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
       downloadLoops: 2,
       uploadUrl: sink.url(),
       uploadFile: join(dir, 'upload.bin'),
-      udp: { host: iperf.host, port: iperf.port, rateMbit: UDP_RATE_MBIT, reverse: true, segmentS: 10 },
+      udp: { host: iperf.host, port: iperf.port, rateMbit: UDP_RATE_MBIT, reverse: true, segmentS: 5 },
       ...(args.durationS !== undefined ? { deadline: trafficStartedAt + args.durationS * 1000 } : {}),
     });
     const t = traffic;

@@ -1,0 +1,35 @@
+// The demo contract: `npm run demo -- --duration N --json` ends by itself and prints one JSON
+// object with per-path bytes, goodput and transferOk, and the traffic really was split.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { listNamespaces } from '../harness/netns.js';
+import { requireRoot } from '../harness/root.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+test('demo --duration 12 --json: one JSON object, every carrier used, transfers intact, nothing left behind', async (t) => {
+  if (!requireRoot(t)) return;
+  const before = new Set(await listNamespaces());
+  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/demo/main.ts', '--duration', '12', '--json'], {
+    cwd: root, encoding: 'utf8', timeout: 120_000,
+  });
+  assert.equal(r.status, 0, `demo exited ${r.status}\n${r.stderr}\n${r.stdout}`);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, `stdout is exactly one line:\n${r.stdout}`);
+  const out = JSON.parse(lines[0]!) as {
+    paths: { name: string; txBytes: number; rxBytes: number }[]; goodputMbps: number; transferOk: boolean; durationS: number;
+  };
+  t.diagnostic(`goodput ${out.goodputMbps} Mbit/s; ${out.paths.map((p) => `${p.name} rx ${p.rxBytes}`).join(', ')}`);
+  assert.equal(out.transferOk, true, r.stdout);
+  assert.deepEqual(out.paths.map((p) => p.name), ['lte-a', 'lte-b', 'lte-c']);
+  // The split: every carrier carried a real part of the downloads.
+  for (const p of out.paths) assert.ok(p.rxBytes > 1_000_000, `${p.name} carried ${p.rxBytes} bytes down`);
+  // The merge: more than the best carrier (20 Mbit/s) alone could deliver.
+  assert.ok(out.goodputMbps > 20, `goodput ${out.goodputMbps} Mbit/s`);
+  assert.ok(out.durationS >= 11 && out.durationS < 20, `ran ${out.durationS} s`);
+  // The demo's namespaces are named after its pid (other tests may run their own meanwhile).
+  const leftover = (await listNamespaces()).filter((n) => !before.has(n) && n.startsWith(`br${r.pid % 100000}-`));
+  assert.deepEqual(leftover, []);
+});
