@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(iproute2 nftables iperf3 nginx-light curl openssl openvpn procps ca-certificates g++ make python3)
+PKGS=(iproute2 nftables iperf3 nginx-light curl openssl openvpn procps iputils-ping ca-certificates g++ make python3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,5 +25,5 @@ if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/de
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
    || [ ! -f gateway-core/native/build/Release/braid_native.node ]; then
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund --loglevel=warn
 fi
