@@ -41,6 +41,9 @@ export function readSysctl(key: string): string | undefined {
 }
 
 export function writeSysctl(key: string, value: string): void {
+  // Containers get /proc/sys read-only; the pod sets what we need at creation (pod sysctls), so
+  // a value that is already right is not written and the read-only mount is no obstacle.
+  if (readSysctl(key) === value) return;
   try {
     writeFileSync(sysctlPath(key), value);
   } catch (e) {
