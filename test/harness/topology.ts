@@ -10,6 +10,14 @@ import {
   linkCounters, nft, replaceRoute, setLink, setTbf, sysctl, type ExecOptions, type ExecResult, type LinkCounters,
 } from './netns.js';
 import { ManagedProcess, type SpawnOptions } from './process.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DirStats } from '../emulator/link.js';
+import { validateCarrierEmulation, type CarrierEmulation } from '../emulator/spec.js';
+
+export type { CarrierEmulation, DirStats };
 
 export interface CarrierSpec {
   name: string;
@@ -17,6 +25,19 @@ export interface CarrierSpec {
   rateMbit?: number;
   /** Queue that may build up at the rate before drops (default 50 ms). */
   queueMs?: number;
+  /**
+   * Trace-driven emulation (test/emulator) instead of tbf: a user-space link emulator runs in
+   * the carrier's namespace. Exclusive with rateMbit.
+   */
+  emulate?: CarrierEmulation;
+}
+
+/** What a carrier's emulator reports (its latest stats line). */
+export interface EmulatorStats {
+  /** Seconds since the emulator started. */
+  t: number;
+  up: DirStats & { droppedWrite: number };
+  down: DirStats & { droppedWrite: number };
 }
 
 export interface TopologyOptions {
@@ -79,6 +100,8 @@ export interface Topology {
   setCarrierDown(i: number): Promise<void>;
   setCarrierUp(i: number): Promise<void>;
   carrierCounters(i: number): Promise<CarrierCounters>;
+  /** Fresh stats of carrier i's emulator (asks it with SIGUSR1); throws if it is not emulated. */
+  emulatorStats(i: number): Promise<EmulatorStats>;
   destroy(): Promise<void>;
 }
 
@@ -92,6 +115,11 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   if (opts.carriers.length === 0 || opts.carriers.length > MAX_CARRIERS) {
     throw new Error(`createTopology: 1..${MAX_CARRIERS} carriers, got ${opts.carriers.length}`);
   }
+  opts.carriers.forEach((c, i) => {
+    if (c.emulate === undefined) return;
+    if (c.rateMbit !== undefined) throw new Error(`createTopology: carriers[${i}] (${c.name}): rateMbit and emulate are exclusive`);
+    validateCarrierEmulation(c.emulate, `carriers[${i}].emulate`);
+  });
   const topo = new NamespaceTopology(opts.prefix ?? defaultPrefix(), opts.carriers);
   try {
     await topo.build();
@@ -108,6 +136,8 @@ class NamespaceTopology implements Topology {
   readonly iface = IFACE;
   private readonly created: string[] = [];
   private readonly procs = new Set<ManagedProcess>();
+  private readonly emulators = new Map<number, EmulatorProcess>();
+  private emuDir: string | undefined;
   private destroyed: Promise<void> | undefined;
 
   constructor(readonly prefix: string, readonly carriers: readonly CarrierSpec[]) {
@@ -162,6 +192,8 @@ class NamespaceTopology implements Topology {
       await this.configureEdgeWan(i);
       if (spec.rateMbit !== undefined) await this.shapeCarrier(i, spec);
     }
+    // The emulators start together: each pays Node + tsx start-up (about a second).
+    await Promise.all(this.carriers.map((spec, i) => (spec.emulate ? this.startEmulator(i, spec.emulate) : undefined)));
 
     // Interfaces moved into a namespace do not reliably pick up conf.default; set each one.
     for (const n of [edge, cloud]) {
@@ -191,6 +223,28 @@ class NamespaceTopology implements Topology {
     const tbf = { rateMbit: spec.rateMbit!, queueMs: spec.queueMs ?? 50 };
     await setTbf(car, IFACE.carrierEdgeSide, tbf); // download direction
     await setTbf(car, IFACE.carrierCloudSide, tbf); // upload direction
+  }
+
+  private async startEmulator(i: number, emulate: CarrierEmulation): Promise<void> {
+    // The spec goes through a file: generated traces can hold a million opportunities.
+    this.emuDir ??= mkdtempSync(join(tmpdir(), `braid-emu-${this.prefix}-`));
+    const specFile = join(this.emuDir, `car${i}.json`);
+    writeFileSync(specFile, JSON.stringify(emulate));
+    const emu = new EmulatorProcess();
+    const p = this.spawn(this.ns.carriers[i]!, [
+      process.execPath, '--conditions=source', '--import', 'tsx', EMULATOR_MAIN, '--spec', specFile,
+      '--edge', IFACE.carrierEdgeSide, '--cloud', IFACE.carrierCloudSide,
+    ], { name: `emulator car${i}`, cwd: REPO_ROOT, keepBytes: 64 * 1024, onStdout: (c) => emu.onStdout(c) });
+    emu.proc = p;
+    this.emulators.set(i, emu);
+    await p.waitFor(/emulator ready/, 20_000);
+  }
+
+  async emulatorStats(i: number): Promise<EmulatorStats> {
+    this.carrierIndex(i);
+    const emu = this.emulators.get(i);
+    if (!emu?.proc) throw new Error(`carrier ${i} (${this.carriers[i]!.name}) is not emulated`);
+    return emu.fresh();
   }
 
   private async configureEdgeWan(i: number): Promise<void> {
@@ -253,6 +307,8 @@ class NamespaceTopology implements Topology {
     this.destroyed ??= (async () => {
       await Promise.all([...this.procs].map((p) => p.stop(2000)));
       this.procs.clear();
+      this.emulators.clear();
+      if (this.emuDir) rmSync(this.emuDir, { recursive: true, force: true });
       for (const n of this.allNamespaces()) await deleteNamespace(n);
       live.delete(this);
     })();
@@ -264,7 +320,57 @@ class NamespaceTopology implements Topology {
     for (const p of this.procs) p.killNow();
     this.procs.clear();
     for (const n of this.allNamespaces()) deleteNamespaceSync(n);
+    if (this.emuDir) rmSync(this.emuDir, { recursive: true, force: true });
     live.delete(this);
+  }
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const EMULATOR_MAIN = fileURLToPath(new URL('../emulator/main.ts', import.meta.url));
+
+/** The emulator's stdout: one JSON stats line per second (and one per SIGUSR1). */
+class EmulatorProcess {
+  proc: ManagedProcess | undefined;
+  latest: EmulatorStats | undefined;
+  private partial = '';
+  private lines = 0;
+  private waiters: (() => void)[] = [];
+
+  onStdout(chunk: Buffer): void {
+    this.partial += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = this.partial.indexOf('\n')) >= 0) {
+      const line = this.partial.slice(0, nl);
+      this.partial = this.partial.slice(nl + 1);
+      try {
+        this.latest = JSON.parse(line) as EmulatorStats;
+        this.lines++;
+      } catch {
+        continue; // not a stats line
+      }
+      for (const w of this.waiters.splice(0)) w();
+    }
+  }
+
+  /** Asks for a stats line now (SIGUSR1) and waits up to 1 s for it; else the latest one. */
+  async fresh(): Promise<EmulatorStats> {
+    const p = this.proc!;
+    if (p.running && p.pid !== undefined) {
+      const seen = this.lines;
+      const got = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+      try {
+        process.kill(p.pid, 'SIGUSR1');
+      } catch {
+        // exited meanwhile: the last line it printed is the answer
+      }
+      await got;
+      if (this.lines === seen && !this.latest) throw new Error(`${p.name}: no stats line`);
+    }
+    if (!this.latest) throw new Error(`${p.name}: no stats line (exited ${p.exitCode})\n${p.tail(10)}`);
+    return this.latest;
   }
 }
 
