@@ -17,3 +17,5 @@ export * from './netcfg/run.js';
 export * from './admin/http.js';
 export * from './cli/main.js';
 export * from './sim/link.js';
+export * from './path/framing.js';
+export * from './path/stream.js';
