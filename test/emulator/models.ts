@@ -191,7 +191,7 @@ export function modelCarrier(name: string, seed: number, durationS = 120, opts: 
   const scale = opts.rateScale ?? 1;
   if (!(scale > 0)) throw new Error(`modelCarrier(${name}): rateScale must be > 0, got ${scale}`);
   const durationMs = Math.round(durationS * 1000);
-  const base = (hash(name) ^ Math.imul(seed, 0x9e3779b1)) >>> 0;
+  const base = seedBase(name, seed);
   const outages = outageWindows(m, mulberry32(base), durationMs);
   const dir = (d: DirectionModel, salt: number): DirectionSpec => {
     const rates = rateSeries(d, mulberry32((base + salt) >>> 0), durationMs, outages, scale);
@@ -203,6 +203,16 @@ export function modelCarrier(name: string, seed: number, durationS = 120, opts: 
     };
   };
   return { up: dir(m.up, 1), down: dir(m.down, 2) };
+}
+
+/** The outage windows [startMs, endMs) the model puts in both directions' traces (for tests and plots). */
+export function modelOutages(name: string, seed: number, durationS = 120): [number, number][] {
+  const m = modelOf(name);
+  return outageWindows(m, mulberry32(seedBase(name, seed)), Math.round(durationS * 1000));
+}
+
+function seedBase(name: string, seed: number): number {
+  return (hash(name) ^ Math.imul(seed, 0x9e3779b1)) >>> 0;
 }
 
 /** Nominal figures of a model (for tables and docs). */
