@@ -1,0 +1,221 @@
+// Runs one bench scenario (DESIGN.md bench contract) and writes its result.
+//
+//   npm run bench -- --scenario FILE.json --out RESULT.json [--keep]
+//
+// Every system of the scenario runs in this one invocation, one after another, each on a freshly
+// built topology with the same carrier specs and seeds, its traffic starting the same LEAD_S
+// seconds after the links were built. Exit codes: 0 all measured; 1 a system failed (the result is
+// still written, its figures null and the reason in details); 2 the scenario is invalid or the
+// bench cannot run here (not root, tools missing).
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { sleep } from '../test/harness/apps.js';
+import { isRoot } from '../test/harness/root.js';
+import { createTopology, type CarrierSpec, type Topology } from '../test/harness/topology.js';
+import { NULL_RESULT, validateResult, type BenchResult, type SystemDetails, type SystemResult } from './lib/bench-result.js';
+import { LEAD_S, carrierSpecs, modelCatalog, sampleCarrier, type CarrierSample } from './lib/emulation.js';
+import { startCpuMeter } from './lib/proc-stats.js';
+import { ScenarioError, bestCarrier, loadScenario, trafficDirections, type ResolvedScenario, type SystemName } from './lib/scenario.js';
+import { maxGapMs, round } from './lib/stats.js';
+import { setupSystem } from './lib/systems.js';
+import { BIN_MS, runTraffic } from './lib/traffic.js';
+
+const HELP = `Braid bench: one scenario, every system in it, one result file.
+
+usage: npm run bench -- --scenario FILE.json --out RESULT.json [--keep]
+
+  --scenario FILE   scenario JSON (DESIGN.md, bench contract); relative trace paths resolve against it
+  --out FILE        result JSON (bench/schema/result.schema.json)
+  --keep            keep the run directory (gateway configs and logs)
+
+Needs root, iperf3, iproute2, nftables, openssl; mptcpize (Debian mptcpd) for "mptcp", openvpn for "openvpn".
+`;
+
+const TOOLS: Record<string, string[]> = {
+  '*': ['iperf3', 'ip', 'nft', 'ss', 'curl'],
+  braid: ['openssl'], 'single-path-braid': ['openssl'], mptcp: ['mptcpize'], openvpn: ['openssl', 'openvpn'],
+};
+
+function log(msg: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+function have(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).status === 0;
+}
+
+interface Args { scenario: string; out: string; keep: boolean }
+
+function parse(): Args {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        scenario: { type: 'string' }, out: { type: 'string' },
+        keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  if (!values.scenario) fail(`--scenario is required\n\n${HELP}`);
+  if (!values.out) fail(`--out is required\n\n${HELP}`);
+  return { scenario: values.scenario, out: resolve(values.out), keep: values.keep };
+}
+
+function sum(xs: number[]): number {
+  return xs.reduce((s, x) => s + x, 0);
+}
+
+/** One system on its own topology: set up, wait out the lead, run the traffic, measure, tear down. */
+async function runSystem(
+  s: ResolvedScenario, system: SystemName, specs: CarrierSpec[], best: number, runDir: string,
+): Promise<{ figures: SystemResult; details: SystemDetails }> {
+  const details: SystemDetails = { errors: [], notes: [], commands: [], path: '', leadS: LEAD_S, carrierBytes: [] };
+  const dirs = trafficDirections(s.traffic);
+  let topo: Topology | undefined;
+  let stop: (() => Promise<void>) | undefined;
+  try {
+    log(`${system}: building ${specs.length} carrier link(s)`);
+    topo = await createTopology({ prefix: `bn${process.pid % 100000}`, carriers: specs });
+    const built = performance.now();
+    const sys = await setupSystem(system, topo, best, join(runDir, system));
+    stop = sys.stop;
+    details.path = sys.path;
+    details.notes.push(...sys.notes);
+    const setupS = (performance.now() - built) / 1000;
+    if (setupS > LEAD_S) {
+      details.leadS = round(setupS, 2);
+      details.notes.push(`set-up took ${setupS.toFixed(1)} s, longer than the ${LEAD_S} s lead: the traffic started later on the links' timeline than for the other systems`);
+    } else {
+      await sleep(LEAD_S * 1000 - (performance.now() - built));
+    }
+    const t = topo;
+    const sampleAll = (): Promise<CarrierSample[]> =>
+      Promise.all(s.resolvedCarriers.map((_, i) => sampleCarrier(t, i)));
+    log(`${system}: ${s.durationS} s of ${s.traffic.map((x) => x.kind).join(' + ')} (${sys.path})`);
+    const before = await sampleAll();
+    const meter = startCpuMeter(sys.groups);
+    const outcome = await runTraffic(t, sys.endpoints, s.traffic, s.durationS, 5300);
+    const cpu = meter();
+    const after = await sampleAll();
+    details.commands = outcome.commands;
+    details.errors.push(...outcome.errors);
+
+    const windowS = (after[0]!.atMs - before[0]!.atMs) / 1000;
+    let capacityBytes = 0;
+    let wireBytes = 0;
+    s.resolvedCarriers.forEach((c, i) => {
+      const b = before[i]!;
+      const a = after[i]!;
+      const up = a.up.delivered - b.up.delivered;
+      const down = a.down.delivered - b.down.delivered;
+      details.carrierBytes.push({ name: c.name, up, down });
+      for (const d of dirs) {
+        capacityBytes += a[d].capacity - b[d].capacity;
+        wireBytes += d === 'up' ? up : down;
+      }
+    });
+    if (details.errors.length) return { figures: { ...NULL_RESULT }, details };
+
+    const payload = sum(dirs.map((d) => outcome.payloadBytes[d]));
+    const goodputMbps = (payload * 8) / s.durationS / 1e6;
+    const capacityMbps = (capacityBytes * 8) / windowS / 1e6;
+    const groups = Object.values(cpu.groups);
+    const figures: SystemResult = {
+      goodputMbps: round(goodputMbps, 2),
+      capacityMbps: round(capacityMbps, 2),
+      efficiency: capacityMbps > 0 ? round(goodputMbps / capacityMbps, 3) : null,
+      latencyMs: outcome.latencyMs,
+      maxGapMs: maxGapMs(outcome.bins, BIN_MS),
+      reorderDelayMs: await sys.reorderDelayMs().catch(() => null),
+      overheadPct: payload > 0 ? round((wireBytes / payload - 1) * 100, 1) : null,
+      lostMessages: outcome.lostMessages,
+      cpuPct: groups.length ? round(sum(groups.map((g) => g.cpuPct)), 1) : null,
+      rssMb: groups.length ? round(sum(groups.map((g) => g.rssMiB)), 1) : null,
+    };
+    if (system === 'braid' || system === 'single-path-braid') {
+      details.notes.push('reorderDelayMs: the gateways export no reorder-delay histogram yet');
+    }
+    log(`${system}: goodput ${figures.goodputMbps} of ${figures.capacityMbps} Mbit/s (efficiency ${figures.efficiency}), max gap ${figures.maxGapMs} ms${figures.latencyMs ? `, latency p50 ${figures.latencyMs.p50} p99 ${figures.latencyMs.p99} ms, lost ${figures.lostMessages}` : ''}${figures.cpuPct !== null ? `, cpu ${figures.cpuPct} %` : ''}`);
+    return { figures, details };
+  } catch (err) {
+    details.errors.push((err as Error).message);
+    log(`${system}: FAILED: ${(err as Error).message.split('\n')[0]}`);
+    return { figures: { ...NULL_RESULT }, details };
+  } finally {
+    await stop?.().catch(() => undefined);
+    await topo?.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parse();
+  let s: ResolvedScenario;
+  let specs: CarrierSpec[];
+  try {
+    s = loadScenario(args.scenario, modelCatalog());
+    specs = carrierSpecs(s);
+  } catch (err) {
+    if (err instanceof ScenarioError) fail(`invalid scenario ${err.message}`);
+    fail(`scenario ${args.scenario}: ${(err as Error).message}`);
+  }
+  if (!isRoot()) fail(`needs root (network namespaces, TUN devices); running as uid ${process.getuid?.() ?? '?'}`);
+  const missing = [...new Set([...TOOLS['*']!, ...s.systems.flatMap((x) => TOOLS[x] ?? [])])].filter((b) => !have(b));
+  if (missing.length) fail(`missing tools: ${missing.join(', ')} (Debian: iperf3 iproute2 nftables openssl mptcpd openvpn curl)`);
+
+  const best = bestCarrier(s);
+  const runDir = await mkdtemp(join(tmpdir(), 'braid-bench-'));
+  process.on('exit', () => {
+    if (!args.keep) rmSync(runDir, { recursive: true, force: true });
+  });
+  const result: BenchResult = {
+    scenario: s.name,
+    durationS: s.durationS,
+    systems: {},
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+    host: {
+      cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), node: process.version,
+      loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+    },
+    carriers: s.resolvedCarriers.map((c) => ({ name: c.name, meanMbps: { up: round(c.meanMbps.up, 2), down: round(c.meanMbps.down, 2) } })),
+    bestCarrier: best.name,
+    details: {},
+  };
+  log(`scenario ${s.name}: ${s.resolvedCarriers.length} carrier(s) (emulated), best ${best.name}; systems ${s.systems.join(', ')}`);
+  for (const system of s.systems) {
+    const r = await runSystem(s, system, specs, best.index, runDir);
+    result.systems[system] = r.figures;
+    result.details[system] = r.details;
+  }
+  const problems = validateResult(result);
+  if (problems.length) throw new Error(`result does not match its schema (a bug): ${problems.join('; ')}`);
+  await mkdir(dirname(args.out), { recursive: true });
+  await writeFile(args.out, `${JSON.stringify(result, null, 2)}\n`);
+  log(`result written to ${relative(process.cwd(), args.out) || args.out}${args.keep ? `; run directory kept: ${runDir}` : ''}`);
+  const failed = Object.entries(result.details).filter(([, d]) => d.errors.length > 0);
+  if (failed.length) {
+    for (const [k, d] of failed) log(`${k} failed: ${d.errors.join('; ').slice(0, 500)}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
