@@ -4,10 +4,10 @@
 // from (so NAT rebinding on a carrier is followed).
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  ControlError, DropCounters, Session, TunDevice, UdpListener, UdpPeerPath, configureTun, createScheduler, ipv4Destination,
-  numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
-  type AdminServer, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
-  type Path, type PeerIdentity,
+  ControlError, DropCounters, Session, Telemetry, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, createScheduler,
+  ipv4Destination, numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
+  type AdminServer, type CarrierInfo, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
+  type Path, type PeerIdentity, type TelemetryView,
 } from '@braid/gateway-core';
 import { AddressPool } from './address-pool.js';
 import { installEgress, removeEgress } from './egress.js';
@@ -22,7 +22,11 @@ interface CloudSession {
   address: number;
   peer: PeerIdentity;
   createdAt: number;
+  carriers: CarrierInfo[];
 }
+
+/** The version reported in telemetry (service.version). */
+const VERSION = '0.1.0';
 
 export class CloudGateway {
   private tun: TunDevice | undefined;
@@ -37,6 +41,7 @@ export class CloudGateway {
   private readonly tunStats = { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
   private started = false;
   private stopping = false;
+  private telemetry: Telemetry | undefined;
 
   constructor(private readonly cfg: CloudConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {
     this.pool = new AddressPool(cfg.tunnel.addressPool);
@@ -44,9 +49,14 @@ export class CloudGateway {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
+    this.telemetry = Telemetry.start({ role: 'cloud', id: cfg.id, version: VERSION, settings: cfg.telemetry, view: this.telemetryView(), logger: this.log });
+    const tm = this.telemetry;
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
-      this.admin = await startAdminServer(host, port, { status: () => this.status(), ready: () => this.started, started: () => this.started });
+      this.admin = await startAdminServer(host, port, {
+        status: () => this.status(), ready: () => this.started, started: () => this.started,
+        telemetry: { prometheus: tm.prometheusHandler, events: tm.events, history: tm.history, dashboard: tm.settings.dashboard },
+      });
     }
     this.tun = TunDevice.open(cfg.tunnel.device);
     await configureTun(this.tun.name, this.pool.gateway, this.pool.prefix, cfg.tunnel.mtu);
@@ -61,10 +71,39 @@ export class CloudGateway {
       listen: cfg.control.listen,
       tls: cfg.control.tls,
       logger: this.log,
-      onHello: (req, peer) => this.onHello(req, peer),
+      onHello: (req, peer, headers) => this.tracedHello(req, peer, headers),
     });
     this.started = true;
     this.log.info({ control: cfg.control.listen, data: `${data.host}:${this.listener.port}`, pool: cfg.tunnel.addressPool }, 'cloud started');
+  }
+
+  /** onHello inside a server span that continues the edge's trace (W3C traceparent in the call's metadata). */
+  private async tracedHello(req: HelloRequest, peer: PeerIdentity, headers: Record<string, string>): Promise<HelloReply> {
+    const tm = this.telemetry;
+    if (!tm) return this.onHello(req, peer);
+    const parent = contextFromHeaders(headers);
+    const span = tm.startSpan('braid.v1.SessionService/Hello', {
+      'rpc.system': 'grpc', 'rpc.service': 'braid.v1.SessionService', 'rpc.method': 'Hello', 'braid.edge.id': req.edgeId, 'client.address': peer.address,
+    }, parent, 'server');
+    const ctx = tm.contextOf(span, parent);
+    const t0 = performance.now();
+    try {
+      const reply = await tm.run(ctx, () => this.onHello(req, peer));
+      tm.recordRpc('Hello', 'server', (performance.now() - t0) / 1000, 0);
+      span.setAttribute('braid.session.id', String(reply.sessionId));
+      tm.bindSession(reply.sessionId, ctx);
+      tm.event({
+        kind: 'session.established', sessionId: reply.sessionId,
+        message: `session ${reply.sessionId} established with edge ${req.edgeId} (tunnel ${reply.tunnelAddress})`,
+        attributes: { 'braid.edge.id': req.edgeId, 'braid.tunnel.address': reply.tunnelAddress },
+      });
+      span.end();
+      return reply;
+    } catch (e) {
+      tm.recordRpc('Hello', 'server', (performance.now() - t0) / 1000, e instanceof ControlError ? e.code : 2);
+      tm.fail(span, e);
+      throw e;
+    }
   }
 
   private async onHello(req: HelloRequest, peer: PeerIdentity): Promise<HelloReply> {
@@ -102,7 +141,7 @@ export class CloudGateway {
       logger: this.log.child({ edge: req.edgeId }),
       drops: this.drops,
     });
-    const cs: CloudSession = { session, edgeId: req.edgeId, address, peer, createdAt: Date.now() };
+    const cs: CloudSession = { session, edgeId: req.edgeId, address, peer, createdAt: Date.now(), carriers: req.carriers };
     this.sessions.set(id, cs);
     this.byAddress.set(address, cs);
     this.byEdge.set(req.edgeId, cs);
@@ -129,6 +168,8 @@ export class CloudGateway {
     if (this.byEdge.get(cs.edgeId) === cs) this.byEdge.delete(cs.edgeId);
     this.pool.release(cs.address);
     this.log.info({ edge: cs.edgeId, session: cs.session.id, why }, 'session ended');
+    this.telemetry?.event({ kind: 'session.ended', sessionId: cs.session.id, message: `session ${cs.session.id} of edge ${cs.edgeId} ended: ${why}`, attributes: { 'braid.edge.id': cs.edgeId } });
+    this.telemetry?.unbindSession(cs.session.id);
   }
 
   private fromNetwork(d: Buffer, from: { address: string; port: number }): void {
@@ -201,6 +242,22 @@ export class CloudGateway {
     };
   }
 
+  private telemetryView(): TelemetryView {
+    return {
+      sessions: () => [...this.sessions.values()].map((cs) => ({
+        id: cs.session.id,
+        peer: cs.edgeId,
+        paths: cs.session.status(),
+        carriers: cs.carriers.map((c) => ({
+          name: c.name, interface: c.interface, operator: c.metadata['operator'], mcc: c.metadata['mcc'], mnc: c.metadata['mnc'], technology: c.metadata['technology'],
+        })),
+        reorder: cs.session.reorderStats(),
+      })),
+      drops: () => this.drops.toJSON(),
+      tunnel: () => ({ ...this.tunStats }),
+    };
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -210,6 +267,7 @@ export class CloudGateway {
     await removeEgress().catch(() => undefined);
     this.tun?.close();
     await this.admin?.close();
+    await this.telemetry?.shutdown();
     this.log.info('cloud stopped');
   }
 }

@@ -19,5 +19,6 @@ export * from './cli/main.js';
 export * from './sim/link.js';
 export * from './path/framing.js';
 export * from './path/stream.js';
+export * from './telemetry/index.js';
 export * from './racing/weights.js';
 export * from './racing/racer.js';

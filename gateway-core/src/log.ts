@@ -1,5 +1,6 @@
 // Structured JSON logging (pino) shared by both gateways. `pretty` gives one readable line per
 // event for the demo and for people watching a terminal.
+import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
@@ -10,11 +11,22 @@ export interface LogOptions {
   name?: string;
 }
 
+/**
+ * Adds trace_id/span_id of the active span (OpenTelemetry) to every line logged inside it, so a
+ * log line can be found from a trace and the other way round.
+ */
+export function traceMixin(): Record<string, string> {
+  const span = trace.getSpan(context.active());
+  if (!span) return {};
+  const sc = span.spanContext();
+  return isSpanContextValid(sc) ? { trace_id: sc.traceId, span_id: sc.spanId } : {};
+}
+
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = opts.level ?? process.env.BRAID_LOG_LEVEL ?? 'info';
   if (opts.pretty) {
     // A tiny pretty printer: avoids a pino-pretty worker thread in the demo.
-    return pino({ level, name: opts.name, base: undefined, timestamp: false }, {
+    return pino({ level, name: opts.name, base: undefined, timestamp: false, mixin: traceMixin }, {
       write(line: string) {
         try {
           const o = JSON.parse(line) as Record<string, unknown>;
@@ -27,7 +39,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
       },
     });
   }
-  return pino({ level, name: opts.name }, pino.destination(2));
+  return pino({ level, name: opts.name, mixin: traceMixin }, pino.destination(2));
 }
 
 /** A logger that drops everything: for unit tests and library callers that pass none. */

@@ -84,7 +84,8 @@ describe('edge config', () => {
         reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
         replayWindow: 8192,
       },
-      admin: { listen: '127.0.0.1:9464' },
+      admin: { listen: '127.0.0.1:9464', grpcListen: '', operatorOu: 'operator' },
+      telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
       log: { level: 'info', pretty: false },
     });
   });
@@ -276,7 +277,8 @@ describe('cloud config', () => {
       tunnel: { device: 'braid0', mtu: 1400, addressPool: '100.64.0.0/16' },
       egress: { nat: true },
       maxSessions: 1024,
-      admin: { listen: '127.0.0.1:9465' },
+      admin: { listen: '127.0.0.1:9465', grpcListen: '', operatorOu: 'operator' },
+      telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
       log: { level: 'info', pretty: false },
     });
   });

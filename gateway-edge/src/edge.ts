@@ -4,8 +4,9 @@
 //   start: open TUN -> Hello over mTLS (retry with backoff) -> one UDP path per carrier
 //          -> session -> interception rules -> admin endpoint
 import {
-  DropCounters, Session, TunDevice, UdpCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
-  startAdminServer, type AdminServer, type Clock, type EdgeConfig, type HelloReply, type Logger, type Path,
+  DropCounters, Session, Telemetry, TunDevice, UdpCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
+  startAdminServer, traceHeaders, ControlError, type AdminServer, type Clock, type EdgeConfig, type HelloReply, type Logger, type Path,
+  type TelemetryView, type TraceContext,
 } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
@@ -35,22 +36,43 @@ export class EdgeGateway {
   private readonly tunStats = { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
   private stopping = false;
   private started = false;
+  private telemetry: Telemetry | undefined;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
 
   async start(): Promise<void> {
     const cfg = this.cfg;
+    this.telemetry = Telemetry.start({ role: 'edge', id: cfg.id, version: VERSION, settings: cfg.telemetry, view: this.telemetryView(), logger: this.log });
+    const tm = this.telemetry;
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
       this.admin = await startAdminServer(host, port, {
         status: () => this.status(),
         ready: () => this.isReady(),
         started: () => this.started,
+        telemetry: { prometheus: tm.prometheusHandler, events: tm.events, history: tm.history, dashboard: tm.settings.dashboard },
       });
     }
+    // One span from the first Hello to traffic flowing; the cloud's side joins it (traceparent).
+    const establish = tm.startSpan('braid.session.establish', { 'braid.edge.id': cfg.id, 'braid.cloud': cfg.control.cloud });
+    establish.setAttribute('braid.role', 'edge');
+    const establishCtx = tm.contextOf(establish);
+    try {
+      await tm.run(establishCtx, () => this.establish(establishCtx));
+      establish.end();
+    } catch (e) {
+      tm.fail(establish, e);
+      throw e;
+    }
+  }
+
+  private async establish(establishCtx: TraceContext): Promise<void> {
+    const cfg = this.cfg;
     this.tun = TunDevice.open(cfg.tunnel.device);
-    this.reply = await this.helloWithRetry();
+    this.reply = await this.helloWithRetry(establishCtx);
     const r = this.reply;
+    // The session's later events (path up/down...) become spans of this trace.
+    this.telemetry?.bindSession(r.sessionId, establishCtx);
     const mtu = Math.min(cfg.tunnel.mtu, r.tunnelMtu);
     await configureTun(this.tun.name, r.tunnelAddress, 32, mtu);
     const control = parseHostPort(cfg.control.cloud);
@@ -85,6 +107,11 @@ export class EdgeGateway {
     this.plan = planFrom(cfg, this.tun.name);
     await installInterception(this.plan, this.log);
     this.started = true;
+    this.telemetry?.event({
+      kind: 'session.established', sessionId: r.sessionId,
+      message: `session ${r.sessionId} established with ${cfg.control.cloud} (tunnel ${r.tunnelAddress})`,
+      attributes: { 'braid.tunnel.address': r.tunnelAddress, 'braid.cloud': cfg.control.cloud },
+    });
     this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress, mtu, data: `${dataHost}:${r.dataEndpoint.port}` }, 'edge started');
   }
 
@@ -125,13 +152,19 @@ export class EdgeGateway {
     }
   }
 
-  private async helloWithRetry(): Promise<HelloReply> {
+  private async helloWithRetry(parent: TraceContext): Promise<HelloReply> {
     const cfg = this.cfg;
     let delay = cfg.control.retryMs;
     for (;;) {
+      const tm = this.telemetry;
+      const span = tm?.startSpan('braid.v1.SessionService/Hello', { 'rpc.system': 'grpc', 'rpc.service': 'braid.v1.SessionService', 'rpc.method': 'Hello' }, parent, 'client');
+      const t0 = performance.now();
       try {
-        return await sendHello(
-          { target: cfg.control.cloud, tls: cfg.control.tls, serverName: cfg.control.serverName, deadlineMs: cfg.control.helloTimeoutMs },
+        const reply = await sendHello(
+          {
+            target: cfg.control.cloud, tls: cfg.control.tls, serverName: cfg.control.serverName, deadlineMs: cfg.control.helloTimeoutMs,
+            headers: span && tm ? traceHeaders(tm.contextOf(span, parent)) : {},
+          },
           {
             edgeId: cfg.id,
             softwareVersion: VERSION,
@@ -144,7 +177,13 @@ export class EdgeGateway {
             })),
           },
         );
+        tm?.recordRpc('Hello', 'client', (performance.now() - t0) / 1000, 0);
+        span?.setAttribute('braid.session.id', String(reply.sessionId));
+        span?.end();
+        return reply;
       } catch (e) {
+        tm?.recordRpc('Hello', 'client', (performance.now() - t0) / 1000, e instanceof ControlError ? e.code : 2);
+        if (span && tm) tm.fail(span, e);
         if (this.stopping) throw e;
         this.log.error({ cloud: cfg.control.cloud, err: (e as Error).message, retryInMs: delay }, 'hello to cloud failed');
         // Backoff with jitter, capped at 30 s.
@@ -186,14 +225,29 @@ export class EdgeGateway {
     };
   }
 
+  private telemetryView(): TelemetryView {
+    const carriers = this.cfg.carriers.map((c) => ({
+      name: c.name, interface: c.interface, operator: c.metadata?.operator, mcc: c.metadata?.mcc, mnc: c.metadata?.mnc, technology: c.metadata?.technology,
+    }));
+    return {
+      sessions: () => (this.session ? [{
+        id: this.session.id, peer: this.cfg.control.cloud, paths: this.session.status(), carriers, reorder: this.session.reorderStats(),
+      }] : []),
+      drops: () => this.drops.toJSON(),
+      tunnel: () => ({ ...this.tunStats }),
+    };
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.session) this.telemetry?.event({ kind: 'session.ended', sessionId: this.session.id, message: `session ${this.session.id} ended: edge stopping` });
     if (this.plan) await removeInterception(this.plan).catch((e: Error) => this.log.error({ err: e.message }, 'removing interception failed'));
     this.session?.close();
     for (const p of this.paths) p?.close();
     this.tun?.close();
     await this.admin?.close();
+    await this.telemetry?.shutdown();
     this.log.info('edge stopped');
   }
 }

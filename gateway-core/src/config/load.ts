@@ -53,11 +53,14 @@ export function readYamlFile(file: string): unknown {
  * Relative TLS paths are taken relative to the config file, not the working directory, so a
  * config directory (or a mounted ConfigMap with its Secret beside it) can be moved as one.
  */
-function resolveTls<T extends { control: { tls: { ca: string; cert: string; key: string } } }>(cfg: T, file: string): T {
+type Pem = { ca: string; cert: string; key: string };
+function resolveTls<T extends { control: { tls: Pem }; admin: { tls?: Pem | undefined } }>(cfg: T, file: string): T {
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const { ca, cert, key } = cfg.control.tls;
   cfg.control.tls = { ca: abs(ca), cert: abs(cert), key: abs(key) };
+  const a = cfg.admin.tls;
+  if (a) cfg.admin.tls = { ca: abs(a.ca), cert: abs(a.cert), key: abs(a.key) };
   return cfg;
 }
 

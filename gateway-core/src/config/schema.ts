@@ -71,7 +71,25 @@ const adminSchema = (defaultListen: string) =>
     listen: stringParsedBy('host:port for the status HTTP endpoint, or "" to disable it', (s) => {
       if (s !== '') parseHostPort(s);
     }).default(defaultListen),
+    grpcListen: stringParsedBy('host:port for the admin gRPC API (mTLS), or "" to disable it', (s) => {
+      if (s !== '') parseHostPort(s);
+    }).default(''),
+    /** Server certificate of the admin gRPC API and the CA its operators' certificates chain to. */
+    tls: section({
+      ca: filePath('a path to the PEM file of the CA that signs operator certificates'),
+      cert: filePath('a path to the PEM certificate the admin API presents'),
+      key: filePath('a path to the PEM private key of admin.tls.cert'),
+    }).optional(),
+    operatorOu: stringWhere('an organizational unit name (1-64 characters)', (s) => /^[^\s,=+]{1,64}$/.test(s)).default('operator'),
   }).prefault({});
+
+/** OpenTelemetry and the operator's views; exporters are configured by the standard OTEL_* variables. */
+const telemetrySchema = section({
+  serviceName: stringWhere('a service name of 1-128 characters', (s) => /^\S{1,128}$/.test(s)).optional(),
+  prometheus: bool().default(true),
+  dashboard: bool().default(true),
+  eventCapacity: intIn(10, 100000).default(1000),
+}).prefault({});
 
 const logSchema = section({
   level: oneOf(LOG_LEVELS).default('info'),
@@ -136,6 +154,7 @@ export const edgeConfigSchema = section({
   })),
   dataPlane: section(dataPlaneTuningShape).superRefine(checkPathDeadAfterKeepalive).prefault({}),
   admin: adminSchema('127.0.0.1:9464'),
+  telemetry: telemetrySchema,
   log: logSchema,
 });
 
@@ -166,6 +185,7 @@ export const cloudConfigSchema = section({
   }).prefault({}),
   maxSessions: intIn(1, 65535).default(1024),
   admin: adminSchema('127.0.0.1:9465'),
+  telemetry: telemetrySchema,
   log: logSchema,
 });
 
@@ -175,3 +195,5 @@ export type TlsConfig = EdgeConfig['control']['tls'];
 export type DataPlaneConfig = EdgeConfig['dataPlane'];
 export type CarrierConfig = EdgeConfig['carriers'][number];
 export type LogConfig = EdgeConfig['log'];
+export type TelemetryConfig = EdgeConfig['telemetry'];
+export type AdminConfig = EdgeConfig['admin'];

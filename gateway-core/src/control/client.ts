@@ -9,6 +9,12 @@ import { MAX_CONTROL_MESSAGE_BYTES, validateHelloReply } from './validate.js';
 
 const DEFAULT_DEADLINE_MS = 5000;
 
+function metadataOf(headers: Record<string, string> | undefined): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers ?? {})) md.set(k, v);
+  return md;
+}
+
 /**
  * Sends HelloRequest to the cloud and returns its validated HelloReply. Every failure (TLS,
  * connection, deadline, refusal by the cloud, malformed reply) rejects with a ControlError whose
@@ -34,7 +40,7 @@ export async function sendHello(opts: HelloOptions, req: HelloRequest): Promise<
   try {
     const raw = await new Promise<unknown>((resolve, reject) => {
       client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, req,
-        new grpc.Metadata(), { deadline: Date.now() + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS) },
+        metadataOf(opts.headers), { deadline: Date.now() + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS) },
         (err, value) => (err ? reject(fail(err.code, err.details)) : resolve(value)));
     });
     const reply = validateHelloReply(raw);

@@ -58,6 +58,13 @@ function peerIdentity(call: grpc.ServerUnaryCall<unknown, unknown>): PeerIdentit
   return { commonName: commonName(cert.subject), fingerprint256: cert.fingerprint256, address: call.getPeer() };
 }
 
+/** The call's text metadata as a plain record (binary "-bin" entries are left out). */
+function textHeaders(md: grpc.Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
   const log = (opts.logger ?? silentLogger).child({ component: 'control' });
   const { host, port } = parseHostPort(opts.listen);
@@ -84,7 +91,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       throw new ControlError(grpc.status.FAILED_PRECONDITION,
         `unsupported protocol_version ${req.value.protocolVersion}; this cloud speaks ${PROTOCOL_VERSION}`);
     }
-    const produced = await opts.onHello(req.value, peer);
+    const produced = await opts.onHello(req.value, peer, textHeaders(call.metadata));
     const reply = validateHelloReply(produced);
     if (!reply.ok || !req.value.ciphers.includes(reply.value.cipher)) {
       // A bug on our side: say so in our log, do not hand the edge half a session.

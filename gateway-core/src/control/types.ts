@@ -68,8 +68,11 @@ export interface ControlServerOptions {
   listen: string;
   tls: TlsFiles;
   logger?: Logger;
-  /** Called for each authenticated edge hello; throw ControlError to refuse with a status and reason. */
-  onHello(req: HelloRequest, peer: PeerIdentity): Promise<HelloReply>;
+  /**
+   * Called for each authenticated edge hello; throw ControlError to refuse with a status and reason.
+   * `headers` are the call's text metadata (e.g. W3C traceparent), lower-case keys.
+   */
+  onHello(req: HelloRequest, peer: PeerIdentity, headers: Record<string, string>): Promise<HelloReply>;
 }
 
 export interface ControlServer {
@@ -86,4 +89,6 @@ export interface HelloOptions {
   serverName?: string;
   /** Deadline of the call in milliseconds; default 5000. */
   deadlineMs?: number;
+  /** Text metadata sent with the call (e.g. W3C traceparent/tracestate). */
+  headers?: Record<string, string>;
 }

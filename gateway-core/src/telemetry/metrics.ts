@@ -1,0 +1,126 @@
+// The gateway's metrics, read from the gateway's own state at collection time (observable
+// instruments): nothing is counted twice and the data plane pays nothing per packet for
+// telemetry. One snapshot of the view serves all instruments of one collection.
+//
+// Names are OpenTelemetry style (dots); Prometheus sees them with underscores and unit suffixes
+// (see docs/observability.md for the table, deploy/grafana/braid-dashboard.json uses them).
+import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
+import { carrierAttributes, type SessionView, type TelemetryView } from './view.js';
+
+/** OTel instrument names, exported so that tests and docs can list them. */
+export const METRIC = {
+  pathRtt: 'braid.path.rtt',
+  pathMinRtt: 'braid.path.min_rtt',
+  pathDeliveryRate: 'braid.path.delivery_rate',
+  pathInflight: 'braid.path.inflight',
+  pathUp: 'braid.path.up',
+  pathSentBytes: 'braid.path.sent.bytes',
+  pathReceivedBytes: 'braid.path.received.bytes',
+  pathSentPackets: 'braid.path.sent.packets',
+  pathReceivedPackets: 'braid.path.received.packets',
+  pathPayloadSentBytes: 'braid.path.payload.sent.bytes',
+  pathPayloadReceivedBytes: 'braid.path.payload.received.bytes',
+  pathSendErrors: 'braid.path.send_errors',
+  sessions: 'braid.sessions',
+  reorderDelivered: 'braid.reorder.delivered',
+  reorderLate: 'braid.reorder.delivered_late',
+  reorderSkipped: 'braid.reorder.skipped',
+  reorderHeld: 'braid.reorder.held',
+  drops: 'braid.drops',
+  tunnelPackets: 'braid.tunnel.packets',
+  tunnelBytes: 'braid.tunnel.bytes',
+  rpcDuration: 'braid.control.rpc.duration',
+  events: 'braid.events',
+} as const;
+
+export interface GatewayInstruments {
+  /** Control-plane call latency, seconds; side 'client' (edge) or 'server' (cloud). */
+  recordRpc(method: string, side: 'client' | 'server', seconds: number, grpcStatus: number): void;
+  countEvent(kind: string): void;
+}
+
+function pathAttributes(s: SessionView, i: number): Attributes {
+  const p = s.paths[i];
+  const name = p?.name ?? String(i);
+  return {
+    'braid.session.id': String(s.id),
+    'braid.peer': s.peer,
+    'braid.path.id': i,
+    'braid.path.name': name,
+    ...carrierAttributes(s.carriers[i], name),
+  };
+}
+
+export function registerGatewayMetrics(meter: Meter, view: TelemetryView): GatewayInstruments {
+  const g = (name: string, unit: string, description: string) => meter.createObservableGauge(name, { unit, description });
+  const c = (name: string, unit: string, description: string) => meter.createObservableCounter(name, { unit, description });
+
+  const rtt = g(METRIC.pathRtt, 'ms', 'Smoothed round-trip time of the path');
+  const minRtt = g(METRIC.pathMinRtt, 'ms', 'Lowest round-trip time seen on the path');
+  const rate = g(METRIC.pathDeliveryRate, 'By/s', 'Delivery rate estimate of the path');
+  const inflight = g(METRIC.pathInflight, 'By', 'Bytes sent on the path and not yet acknowledged');
+  const up = g(METRIC.pathUp, '1', '1 when the path is up, 0 when probing or down');
+  const sentBytes = c(METRIC.pathSentBytes, 'By', 'Wire bytes sent on the path');
+  const recvBytes = c(METRIC.pathReceivedBytes, 'By', 'Wire bytes received on the path');
+  const sentPackets = c(METRIC.pathSentPackets, '{packet}', 'Datagrams sent on the path');
+  const recvPackets = c(METRIC.pathReceivedPackets, '{packet}', 'Datagrams received on the path');
+  const paySent = c(METRIC.pathPayloadSentBytes, 'By', 'IP payload bytes sent on the path (goodput, excluding headers and control)');
+  const payRecv = c(METRIC.pathPayloadReceivedBytes, 'By', 'IP payload bytes received on the path');
+  const sendErrors = c(METRIC.pathSendErrors, '{error}', 'Failed sends on the path');
+  const sessions = g(METRIC.sessions, '{session}', 'Sessions held by this gateway');
+  const delivered = c(METRIC.reorderDelivered, '{packet}', 'Packets delivered by the reorder buffer');
+  const late = c(METRIC.reorderLate, '{packet}', 'Packets delivered after their slot was given up (out of order)');
+  const skipped = c(METRIC.reorderSkipped, '{packet}', 'Sequence numbers given up as lost by the reorder buffer');
+  const held = g(METRIC.reorderHeld, '{packet}', 'Packets held in the reorder buffer now');
+  const drops = c(METRIC.drops, '{packet}', 'Datagrams and packets dropped, by reason');
+  const tunPackets = c(METRIC.tunnelPackets, '{packet}', 'Packets through the TUN device, by direction');
+  const tunBytes = c(METRIC.tunnelBytes, 'By', 'Bytes through the TUN device, by direction');
+
+  meter.addBatchObservableCallback((r) => {
+    const all = view.sessions();
+    r.observe(sessions, all.length);
+    for (const s of all) {
+      s.paths.forEach((p, i) => {
+        const a = pathAttributes(s, i);
+        if (p.rttMs !== null) r.observe(rtt, p.rttMs, a);
+        if (p.minRttMs !== null) r.observe(minRtt, p.minRttMs, a);
+        r.observe(rate, (p.rateMbps * 1e6) / 8, a);
+        r.observe(inflight, p.inflightBytes, a);
+        r.observe(up, p.state === 'up' ? 1 : 0, a);
+        r.observe(sentBytes, p.txBytes, a);
+        r.observe(recvBytes, p.rxBytes, a);
+        r.observe(sentPackets, p.txPackets, a);
+        r.observe(recvPackets, p.rxPackets, a);
+        r.observe(paySent, p.txDataBytes, a);
+        r.observe(payRecv, p.rxDataBytes, a);
+        r.observe(sendErrors, p.sendErrors, a);
+      });
+      if (s.reorder) {
+        const a = { 'braid.session.id': String(s.id), 'braid.peer': s.peer };
+        r.observe(delivered, s.reorder.delivered, a);
+        r.observe(late, s.reorder.deliveredLate, a);
+        r.observe(skipped, s.reorder.skipped, a);
+        r.observe(held, s.reorder.heldNow, a);
+      }
+    }
+    for (const [reason, n] of Object.entries(view.drops())) r.observe(drops, n, { 'braid.drop.reason': reason });
+    const t = view.tunnel();
+    r.observe(tunPackets, t.rxPackets, { 'network.io.direction': 'receive' });
+    r.observe(tunPackets, t.txPackets, { 'network.io.direction': 'transmit' });
+    r.observe(tunBytes, t.rxBytes, { 'network.io.direction': 'receive' });
+    r.observe(tunBytes, t.txBytes, { 'network.io.direction': 'transmit' });
+  }, [rtt, minRtt, rate, inflight, up, sentBytes, recvBytes, sentPackets, recvPackets, paySent, payRecv, sendErrors, sessions,
+    delivered, late, skipped, held, drops, tunPackets, tunBytes]);
+
+  const rpc: Histogram = meter.createHistogram(METRIC.rpcDuration, {
+    unit: 's',
+    description: 'Control-plane gRPC call latency',
+    advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },
+  });
+  const events = meter.createCounter(METRIC.events, { unit: '{event}', description: 'Timeline events, by kind' });
+  return {
+    recordRpc: (method, side, seconds, grpcStatus) =>
+      rpc.record(seconds, { 'rpc.system': 'grpc', 'rpc.method': method, 'braid.rpc.side': side, 'rpc.grpc.status_code': grpcStatus }),
+    countEvent: (kind) => events.add(1, { 'braid.event.kind': kind }),
+  };
+}

@@ -1,0 +1,55 @@
+// What telemetry reads from a gateway. The gateways implement it over their own state, so this
+// module never reaches into edge or cloud internals and both sides export the same metrics.
+import type { PathStatus } from '../session/session.js';
+
+/** What the edge knows about a carrier (config + the inventory sent in Hello). */
+export interface CarrierInfoView {
+  name: string;
+  interface?: string;
+  operator?: string;
+  mcc?: string;
+  mnc?: string;
+  /** lte, nr, umts, wifi, ... */
+  technology?: string;
+}
+
+export interface ReorderView {
+  delivered: number;
+  deliveredLate: number;
+  skipped: number;
+  heldNow: number;
+  heldBytes: number;
+}
+
+export interface SessionView {
+  id: number;
+  /** The other side: the edge id (cloud) or the cloud's control address (edge). */
+  peer: string;
+  /** Path status in path-id order; carriers[i] describes paths[i]. */
+  paths: PathStatus[];
+  carriers: CarrierInfoView[];
+  reorder: ReorderView | null;
+}
+
+export interface TunnelView {
+  rxPackets: number;
+  txPackets: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface TelemetryView {
+  sessions(): SessionView[];
+  drops(): Record<string, number>;
+  tunnel(): TunnelView;
+}
+
+/** Carrier attributes as in the OpenTelemetry semantic conventions (network.*). */
+export function carrierAttributes(c: CarrierInfoView | undefined, fallbackName: string): Record<string, string> {
+  const a: Record<string, string> = { 'network.carrier.name': c?.operator ?? c?.name ?? fallbackName };
+  if (c?.mcc) a['network.carrier.mcc'] = c.mcc;
+  if (c?.mnc) a['network.carrier.mnc'] = c.mnc;
+  if (c?.technology) a['network.connection.subtype'] = c.technology;
+  if (c?.interface) a['network.interface.name'] = c.interface;
+  return a;
+}
