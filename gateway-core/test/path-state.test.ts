@@ -31,7 +31,7 @@ test('bytes in flight follow the acknowledged path sequence; acks beyond what wa
   assert.equal(p.inflightBytes(), 6000, 'an ack for unsent sequences changes nothing');
 });
 
-test('delivery rate is measured from cumulative received bytes over at least 40 ms', () => {
+test('delivery rate is measured from cumulative received bytes over at least 80 ms, as a windowed max', () => {
   const p = new PathState(0, 'a');
   // 10 Mbit/s = 1.25 bytes/us: 12_500 bytes every 10 ms, with a standing queue (busy).
   let t = 1_000_000;

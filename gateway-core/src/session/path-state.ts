@@ -9,8 +9,11 @@ export type PathStateName = 'probing' | 'up' | 'down';
 
 /** How many recent per-sequence send records are kept (for bytes in flight). */
 const SENT_RING = 1 << 16;
+/** How many in-flight data packets per path are kept for re-sending when the path dies. */
+const RTX_RING = 1 << 12;
 /** Delivery-rate samples are taken over at least this long, at most RATE_WINDOW_US. */
-const RATE_MIN_SPAN_US = 40_000;
+const RATE_MIN_SPAN_US = 80_000;
+const RATE_MAX_WINDOW_US = 2_000_000;
 const RATE_WINDOW_US = 400_000;
 const RATE_SAMPLES = 64;
 
@@ -36,6 +39,16 @@ export class PathState {
   private readonly cumSent = new Float64Array(SENT_RING);
   private sentBytesTotal = 0;
   lastSendUs = -Infinity;
+  lastDataSendUs = -Infinity;
+  lastProbeUs = -Infinity;
+  /** When the first packet that asks for an answer (data, probe) left after we last heard; -1 = none. */
+  expectSinceUs = -1;
+  /** When the path went down (for re-probing cadence). */
+  downSinceUs = 0;
+  /** Data packets in flight, by path sequence, for cross-path retransmission when the path dies. */
+  private readonly rtxSeq = new Float64Array(RTX_RING).fill(-1);
+  private readonly rtxDataSeq = new Float64Array(RTX_RING);
+  private readonly rtxPkt: (Buffer | undefined)[] = new Array<Buffer | undefined>(RTX_RING);
 
   // ---- what the peer acknowledged of our sends
   ackedSeq = 0;
@@ -44,6 +57,9 @@ export class PathState {
   private readonly rateB = new Float64Array(RATE_SAMPLES);
   private rateN = 0;
   private rateHead = 0;
+  private readonly maxT = new Float64Array(RATE_SAMPLES).fill(-Infinity);
+  private readonly maxR = new Float64Array(RATE_SAMPLES);
+  private maxHead = 0;
   /** Delivery rate in bytes per microsecond (0 until measured). */
   deliveryRate = 0;
   /** S3-2 delay: round trip minus the peer's turnaround, microseconds. */
@@ -54,6 +70,7 @@ export class PathState {
   // ---- receive side
   readonly replay: ReplayWindow;
   lastRecvUs = -Infinity;
+  lastDataRecvUs = -Infinity;
   /** Highest sender watermark that arrived on this path (see wire/header: infers losses). */
   watermark = 0;
   rcvHighestSeq = 0;
@@ -85,6 +102,28 @@ export class PathState {
     this.counters.txPackets++;
     this.counters.txBytes += inflightBytes;
     return seq;
+  }
+
+  /** Remember a data packet sent on this path until it is acknowledged. */
+  keepForRetransmit(pathSeq: number, dataSeq: number, ip: Buffer): void {
+    const i = pathSeq % RTX_RING;
+    this.rtxSeq[i] = pathSeq;
+    this.rtxDataSeq[i] = dataSeq;
+    this.rtxPkt[i] = ip;
+  }
+
+  /** Data packets sent on this path that the peer has not acknowledged (oldest first), and forget them. */
+  takeUnacked(): { dataSeq: number; ip: Buffer }[] {
+    const out: { dataSeq: number; ip: Buffer }[] = [];
+    const from = Math.max(this.ackedSeq + 1, this.sentSeq - RTX_RING + 1);
+    for (let seq = from; seq <= this.sentSeq; seq++) {
+      const i = seq % RTX_RING;
+      const pkt = this.rtxPkt[i];
+      if (this.rtxSeq[i] === seq && pkt) out.push({ dataSeq: this.rtxDataSeq[i] as number, ip: pkt });
+      this.rtxPkt[i] = undefined;
+      this.rtxSeq[i] = -1;
+    }
+    return out;
   }
 
   /** Wire bytes sent but not yet acknowledged (lost ones stay counted until a later ack passes them). */
@@ -130,26 +169,26 @@ export class PathState {
     }
     if (best < 0) return;
     const rate = (bytes - (this.rateB[best] as number)) / (t - (this.rateT[best] as number));
-    if (this.deliveryRate === 0 || rate >= this.deliveryRate) {
-      // A higher rate is real evidence of capacity: believe it quickly.
-      this.deliveryRate = this.deliveryRate === 0 ? rate : this.deliveryRate + (rate - this.deliveryRate) / 2;
-    } else if (this.isBusy()) {
-      // A lower rate only means less capacity when the path had more to deliver than it did
-      // (a queue was standing); otherwise the sender simply gave it less (app-limited).
-      this.deliveryRate += (rate - this.deliveryRate) / 4;
+    // The estimate is the highest sample of the last RATE_MAX_WINDOW_US (a windowed max, as
+    // BBR keeps its bottleneck bandwidth). Erring high corrects itself: the scheduler then
+    // feeds the path more, its queue (bytes in flight, measured from acks) grows and it is
+    // picked less. Erring low would not: a path believed slow is given little, and then
+    // delivers little. Lower samples take over once the higher ones have aged out.
+    this.maxT[this.maxHead] = t;
+    this.maxR[this.maxHead] = rate;
+    this.maxHead = (this.maxHead + 1) % RATE_SAMPLES;
+    let max = 0;
+    for (let k = 0; k < RATE_SAMPLES; k++) {
+      if (t - (this.maxT[k] as number) <= RATE_MAX_WINDOW_US && (this.maxR[k] as number) > max) max = this.maxR[k] as number;
     }
-  }
-
-  /** True when more than a bandwidth-delay product is in flight, i.e. a queue is standing. */
-  private isBusy(): boolean {
-    const rtt = Number.isFinite(this.minRttUs) ? this.minRttUs : this.srttUs;
-    return this.inflightBytes() > this.deliveryRate * rtt;
+    this.deliveryRate = max;
   }
 
   /** Record an authenticated arrival; returns false when it is a replay (already counted). */
   onReceive(pathSeq: number, ts1: number, bytes: number, nowUs: number): boolean {
     if (!this.replay.accept(pathSeq)) return false;
     this.lastRecvUs = nowUs;
+    this.expectSinceUs = -1;
     if (pathSeq > this.rcvHighestSeq) {
       this.rcvHighestSeq = pathSeq;
       this.lastRcvTs1 = ts1;

@@ -6,13 +6,21 @@
 import { type Clock, wireTime } from '../clock.js';
 import { SessionCodec } from '../wire/codec.js';
 import { DropCounters } from '../wire/drops.js';
-import { DATA_OVERHEAD, PacketType } from '../wire/header.js';
+import { DATA_OVERHEAD, Flags, PacketType } from '../wire/header.js';
 import type { Path } from '../path/path.js';
 import { PathState, type PathStateName } from './path-state.js';
 import { SessionTimers } from './timers.js';
 import { ReorderBuffer } from '../receive/reorder.js';
 import type { PathView, Scheduler } from '../schedule/scheduler.js';
 import { silentLogger, type Logger } from '../log.js';
+
+/** A path is "active" while it sent or received data this recently. */
+const ACTIVE_US = 1_000_000;
+/** Probe cadence of a path that carries traffic but has gone quiet. */
+const SUSPECT_PROBE_US = 50_000;
+/** A down path is re-probed this often for REPROBE_FAST_FOR_US, then at the keepalive rate. */
+const REPROBE_FAST_US = 100_000;
+const REPROBE_FAST_FOR_US = 10_000_000;
 
 export interface SessionOptions {
   sessionId: number;
@@ -71,6 +79,8 @@ export class Session {
   private readonly timers: SessionTimers;
   private readonly log: Logger;
   private dataSeq = 0;
+  /** Data packets re-sent on another path after their path died. */
+  retransmitted = 0;
   private closed = false;
   readonly startedUs: number;
 
@@ -133,24 +143,43 @@ export class Session {
   /** Send one IP packet to the peer. Returns false when it was dropped (counted). */
   send(ip: Buffer): boolean {
     if (this.closed) return false;
-    const path = this.opts.scheduler.pick(this.views, ip.length + DATA_OVERHEAD);
+    return this.sendData(ip, ++this.dataSeq, 0, undefined);
+  }
+
+  /** Schedule and send one data packet; `avoid` is a path that must not carry it (it just died). */
+  private sendData(ip: Buffer, dataSeq: number, flags: number, avoid: number | undefined): boolean {
+    const views = avoid === undefined ? this.views : this.views.filter((v) => v.id !== avoid);
+    const path = this.opts.scheduler.pick(views, ip.length + DATA_OVERHEAD);
     if (!path) {
       this.drops.add('no-path');
       return false;
     }
     const p = this.paths[path.id] as SessionPath;
     const now = this.opts.clock.nowUs();
-    const bytes = ip.length + DATA_OVERHEAD;
-    const pathSeq = p.state.nextSeq(bytes, now);
-    const seq = ++this.dataSeq;
-    const dg = this.codec.encodeData(path.id, pathSeq, 0, wireTime(now), seq, ip);
+    const pathSeq = p.state.nextSeq(ip.length + DATA_OVERHEAD, now);
+    const dg = this.codec.encodeData(path.id, pathSeq, flags, wireTime(now), dataSeq, ip);
     p.state.counters.txDataBytes += ip.length;
+    p.state.lastDataSendUs = now;
+    if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
+    p.state.keepForRetransmit(pathSeq, dataSeq, ip);
     if (!(p.transport as Path).send(dg)) {
       p.state.counters.sendErrors++;
       this.drops.add('send-error');
       return false;
     }
     return true;
+  }
+
+  /**
+   * S2-10 on failure: what the dead path had in flight is re-sent at once on the others, with the
+   * same data sequence (the receiver drops whichever copy comes second).
+   */
+  private retransmitFrom(p: SessionPath): number {
+    const unacked = p.state.takeUnacked();
+    let n = 0;
+    for (const u of unacked) if (this.sendData(u.ip, u.dataSeq, Flags.Retransmit, p.state.id)) n++;
+    this.retransmitted += n;
+    return n;
   }
 
   /**
@@ -197,6 +226,7 @@ export class Session {
         break;
       case PacketType.Data: {
         p.state.counters.rxDataBytes += pkt.payload.length;
+        p.state.lastDataRecvUs = now;
         p.state.observeWatermark(pkt.dataSeq);
         if (p.state.ackPendingPackets++ === 0) p.state.ackPendingSinceUs = now;
         if (p.state.ackPendingPackets >= this.opts.ackEveryPackets) this.sendAck(p, now);
@@ -228,27 +258,56 @@ export class Session {
   private sendProbe(p: SessionPath, now: number): void {
     if (!p.transport) return;
     const seq = p.state.nextSeq(0, now);
+    p.state.lastProbeUs = now;
+    if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
     const dg = this.codec.encodeProbe(p.state.id, seq, wireTime(now), this.dataSeq);
     p.state.counters.probesSent++;
     p.state.counters.txBytes += dg.length;
     if (!p.transport.send(dg)) p.state.counters.sendErrors++;
   }
 
+  /**
+   * Liveness, in-band (no route changes): a path that carries traffic hears acks every few
+   * milliseconds, so silence means trouble. After a third of the dead time it is probed every
+   * 50 ms; after `pathDeadMs` (or 1.5 x its smoothed delay plus the ack interval, if longer)
+   * with a packet unanswered, it is declared down and what it had in flight moves to the other
+   * paths. An idle path is only probed every `keepaliveMs` and declared down after three
+   * unanswered keepalives. A down path is probed every 100 ms for ten seconds, then at the
+   * keepalive rate, and comes back with the first packet heard on it.
+   */
   private tick(now: number): void {
     const keepaliveUs = this.opts.keepaliveMs * 1000;
-    const deadUs = this.opts.pathDeadMs * 1000;
     const ackUs = this.opts.ackIntervalMs * 1000;
     for (const p of this.paths) {
       const s = p.state;
       if (s.ackPendingPackets > 0 && now - s.ackPendingSinceUs >= ackUs) this.sendAck(p, now);
-      if (now - s.lastSendUs >= keepaliveUs) this.sendProbe(p, now);
-      const silentFor = now - (Number.isFinite(s.lastRecvUs) ? s.lastRecvUs : this.startedUs);
-      if (s.state === 'up' && silentFor > deadUs) {
-        s.state = 'down';
-        this.log.warn({ session: this.id, path: s.name, silentMs: Math.round(silentFor / 1000) }, 'path down: nothing heard');
+      if (!p.transport) continue;
+      const heard = Number.isFinite(s.lastRecvUs) ? s.lastRecvUs : this.startedUs;
+      const silent = now - heard;
+      const waiting = s.expectSinceUs >= 0 ? now - s.expectSinceUs : 0;
+      if (s.state === 'up') {
+        const active = now - s.lastDataSendUs < ACTIVE_US || now - s.lastDataRecvUs < ACTIVE_US;
+        const deadUs = Math.max(this.opts.pathDeadMs * 1000, 1.5 * s.srttUs + ackUs);
+        if (active) {
+          if (silent > deadUs / 3 && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
+          if (silent > deadUs && waiting > Math.min(deadUs, Math.max(SUSPECT_PROBE_US * 2, 1.5 * s.srttUs))) this.pathDown(p, now, silent);
+        } else {
+          if (now - s.lastSendUs >= keepaliveUs) this.sendProbe(p, now);
+          if (silent > 3 * keepaliveUs && waiting > deadUs) this.pathDown(p, now, silent);
+        }
+      } else {
+        const every = s.state === 'down' && now - s.downSinceUs < REPROBE_FAST_FOR_US ? Math.min(REPROBE_FAST_US, keepaliveUs) : keepaliveUs;
+        if (now - s.lastProbeUs >= every) this.sendProbe(p, now);
       }
     }
     this.reorder.flush(now);
+  }
+
+  private pathDown(p: SessionPath, now: number, silentUs: number): void {
+    p.state.state = 'down';
+    p.state.downSinceUs = now;
+    const moved = this.retransmitFrom(p);
+    this.log.warn({ session: this.id, path: p.state.name, silentMs: Math.round(silentUs / 1000), resent: moved }, 'path down: nothing heard');
   }
 
   status(): PathStatus[] {
