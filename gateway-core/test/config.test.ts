@@ -83,6 +83,14 @@ describe('edge config', () => {
         pathDeadMs: 300,
         reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
         replayWindow: 8192,
+        racing: {
+          cascade: ['udp', 'tcp', 'tls'],
+          switchThresholdMs: 10000,
+          anomalyThresholdMs: 5000,
+          weights: { p1: 2, p2: 1, p3: 3 },
+          keepSeveralStreams: false,
+          tlsPort: 443,
+        },
       },
       admin: { listen: '127.0.0.1:9464', grpcListen: '', operatorOu: 'operator' },
       telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
@@ -262,6 +270,8 @@ describe('cloud config', () => {
       control: { listen: '0.0.0.0:7443', tls: { ca: '/tls/ca.pem', cert: '/tls/cloud.pem', key: '/tls/cloud-key.pem' } },
       dataPlane: {
         listen: '0.0.0.0:7000',
+        tcpListen: '0.0.0.0:7000',
+        tlsListen: '0.0.0.0:443',
         keepaliveMs: 1000,
         ackIntervalMs: 10,
         ackEveryPackets: 8,

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { SimClock } from '../src/clock.js';
 import type { Path, TransportKind } from '../src/path/path.js';
 import { TransportRacer, type RacerOptions } from '../src/racing/racer.js';
+import { parseCloudConfig, parseEdgeConfig } from '../src/config/index.js';
 import { DEFAULT_WEIGHTS, streamWeight, validateWeights, weightsProblem } from '../src/racing/weights.js';
 
 const AUTH = Buffer.from('authentic answer');
@@ -420,5 +421,39 @@ describe('racer as a Path', () => {
     assert.ok(ev.some((e) => /stream 1 \(udp\) closed: stream 2 connected/.test(e)), ev.join('\n'));
     assert.ok(ev.some((e) => /weights: stream 2 \(tcp\) = 3/.test(e)), ev.join('\n'));
     r.racer.close();
+  });
+});
+
+describe('racing configuration', () => {
+  const edge = (racing: unknown) => ({
+    control: { cloud: 'c:1', tls: { ca: 'a', cert: 'b', key: 'c' } },
+    carriers: [{ name: 'a', interface: 'w0' }],
+    interception: { clientSubnets: ['10.0.0.0/8'] },
+    dataPlane: { racing },
+  });
+
+  test('weights breaking P2 < P1 < P3 are refused with a worded error', () => {
+    assert.throws(() => parseEdgeConfig(edge({ weights: { p1: 1, p2: 2, p3: 3 } }), 'edge.yaml'),
+      /dataPlane\.racing\.weights: expected weights with p2 < p1 < p3, got p1=1 p2=2 p3=3/);
+    const ok = parseEdgeConfig(edge({ weights: { p1: 20, p2: 10, p3: 30 }, switchThresholdMs: 30 }));
+    assert.deepEqual(ok.dataPlane.racing.weights, { p1: 20, p2: 10, p3: 30 });
+    assert.equal(ok.dataPlane.racing.switchThresholdMs, 30);
+  });
+
+  test('the switch threshold goes down to tens of milliseconds, not below 10', () => {
+    assert.throws(() => parseEdgeConfig(edge({ switchThresholdMs: 5 }), 'edge.yaml'), /switchThresholdMs: expected a number between 10 and 600000/);
+  });
+
+  test('cascade lists known transports only', () => {
+    assert.throws(() => parseEdgeConfig(edge({ cascade: ['udp', 'quic'] }), 'edge.yaml'), /cascade\[1\]: expected one of udp\|tcp\|tls/);
+    assert.deepEqual(parseEdgeConfig(edge({ cascade: ['udp'] })).dataPlane.racing.cascade, ['udp']);
+  });
+
+  test('cloud stream listeners accept host:port or "" (disabled)', () => {
+    const cloud = (dp: unknown) => ({ control: { tls: { ca: 'a', cert: 'b', key: 'c' } }, dataPlane: dp });
+    const c = parseCloudConfig(cloud({ tcpListen: '', tlsListen: '127.0.0.1:8443' }));
+    assert.equal(c.dataPlane.tcpListen, '');
+    assert.equal(c.dataPlane.tlsListen, '127.0.0.1:8443');
+    assert.throws(() => parseCloudConfig(cloud({ tlsListen: '443' }), 'cloud.yaml'), /dataPlane\.tlsListen/);
   });
 });

@@ -7,6 +7,7 @@ import {
   bool, expecting, filePath, host, hostPort, ifname, intIn, ipv4Cidr, listOf, oneOf, section, stringParsedBy, stringWhere,
 } from './fields.js';
 import { parseHostPort } from './net.js';
+import { racingSchema, streamListen } from '../racing/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const CARRIER_TECHNOLOGIES = ['lte', 'nr', 'umts', 'wifi', 'ethernet', 'satellite', 'other'] as const;
@@ -140,7 +141,7 @@ export const edgeConfigSchema = section({
       .default(7501),
     rulePriority: intIn(1, 32765).default(7500),
   })),
-  dataPlane: section(dataPlaneTuningShape).prefault({}),
+  dataPlane: section({ ...dataPlaneTuningShape, racing: racingSchema }).prefault({}),
   admin: adminSchema('127.0.0.1:9464'),
   telemetry: telemetrySchema,
   log: logSchema,
@@ -158,6 +159,8 @@ export const cloudConfigSchema = section({
     listen: hostPort('host:port to listen on for data-plane UDP', true).default('0.0.0.0:7000'),
     publicHost: host().optional(),
     publicPort: intIn(1, 65535).optional(),
+    tcpListen: streamListen('data-plane datagrams over TCP', '0.0.0.0:7000'),
+    tlsListen: streamListen('data-plane datagrams over TLS', '0.0.0.0:443'),
     ...dataPlaneTuningShape,
   }).prefault({}),
   tunnel: section({

@@ -1,0 +1,39 @@
+// Configuration of S0 transport racing (edge: dataPlane.racing) and of the cloud's stream
+// listeners (dataPlane.tcpListen, dataPlane.tlsListen). Composed into config/schema.ts; every
+// key is documented in docs/configuration.md (a test keeps the two in step).
+import type { z } from 'zod';
+import { bool, intIn, listOf, oneOf, section, stringParsedBy } from '../config/fields.js';
+import { parseHostPort } from '../config/net.js';
+import { DEFAULT_WEIGHTS, weightsProblem } from './weights.js';
+
+export const TRANSPORT_KINDS = ['udp', 'tcp', 'tls'] as const;
+
+const weightsSchema = section({
+  p1: intIn(1, 1_000_000).default(DEFAULT_WEIGHTS.p1),
+  p2: intIn(1, 1_000_000).default(DEFAULT_WEIGHTS.p2),
+  p3: intIn(1, 1_000_000).default(DEFAULT_WEIGHTS.p3),
+}).superRefine((w, ctx) => {
+  const problem = weightsProblem(w);
+  if (problem) ctx.addIssue({ code: 'custom', input: w, message: `expected ${problem.replace(/^weights must satisfy/, 'weights with')}` });
+}).prefault({});
+
+/** Edge: dataPlane.racing. */
+export const racingSchema = section({
+  cascade: listOf(oneOf(TRANSPORT_KINDS), 'a list of transports (udp, tcp, tls) in the order they are tried')
+    .min(1)
+    .default(['udp', 'tcp', 'tls']),
+  switchThresholdMs: intIn(10, 600_000).default(10_000),
+  anomalyThresholdMs: intIn(100, 600_000).default(5_000),
+  weights: weightsSchema,
+  keepSeveralStreams: bool().default(false),
+  tcpPort: intIn(1, 65535).optional(),
+  tlsPort: intIn(1, 65535).default(443),
+}).prefault({});
+
+export type RacingConfig = z.output<typeof racingSchema>;
+
+/** Cloud: a host:port to listen on, or "" for none. */
+export const streamListen = (what: string, def: string) =>
+  stringParsedBy(`host:port to listen on for ${what}, or "" to disable it`, (s) => {
+    if (s !== '') parseHostPort(s);
+  }).default(def);
