@@ -1,0 +1,145 @@
+// OpenTelemetry end to end: both gateways in their network namespaces export OTLP/HTTP (JSON) to
+// a real receiver started by this test on the host's loopback, reached from inside the
+// namespaces through test/harness/forward.ts. One trace must hold the edge's and the cloud's
+// spans of the session establishment; metric points for every carrier must arrive with the
+// carrier attributes; a carrier blackout must show up as a path.down event and span.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isRoot, requireRoot } from './harness/root.js';
+import { createTopology, type Topology } from './harness/topology.js';
+import { sleep } from './harness/apps.js';
+import { bridgeIntoNamespace, type Bridge } from './harness/forward.js';
+import { startGateways, EDGE_ADMIN, type Gateways } from './harness/gateways.js';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../gateway-core/test/telemetry-otlp-receiver.js';
+
+const CARRIERS = [
+  { name: 'lte-a', rateMbit: 20, metadata: { operator: 'Telekom', mcc: '262', mnc: '01', technology: 'lte' } },
+  { name: 'lte-b', rateMbit: 10, metadata: { operator: 'Vodafone', mcc: '262', mnc: '02', technology: 'nr' } },
+  { name: 'lte-c', rateMbit: 5, metadata: { operator: 'O2', mcc: '262', mnc: '07', technology: 'lte' } },
+];
+const OTLP_NS_PORT = 4318;
+
+async function until<T>(what: string, timeoutMs: number, fn: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)' : false }, () => {
+  let dir: string;
+  let topo: Topology;
+  let gw: Gateways;
+  let receiver: OtlpReceiver;
+  const bridges: Bridge[] = [];
+  const saved = { ...process.env };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'braid-otel-'));
+    receiver = await startOtlpReceiver('127.0.0.1');
+    topo = await createTopology({ carriers: CARRIERS.map(({ name, rateMbit }) => ({ name, rateMbit })) });
+    for (const ns of [topo.ns.edge, topo.ns.cloud]) {
+      bridges.push(await bridgeIntoNamespace(topo, ns, { hostPort: receiver.port, nsPort: OTLP_NS_PORT, dir }));
+    }
+    // The gateways inherit this process's environment (harness spawn): the standard variables.
+    Object.assign(process.env, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${OTLP_NS_PORT}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_METRIC_EXPORT_INTERVAL: '500',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_RESOURCE_ATTRIBUTES: 'k8s.namespace.name=braid-it,deployment.environment.name=test',
+    });
+    gw = await startGateways(topo, {
+      dir,
+      edge: { carriers: CARRIERS.map((c, i) => ({ name: c.name, interface: topo.iface.edgeWan(i), metadata: c.metadata })) },
+    });
+    await gw.waitReady(30_000);
+  });
+
+  after(async () => {
+    process.env = saved;
+    await gw?.stop();
+    for (const b of bridges) await b.close().catch(() => undefined);
+    await topo?.destroy();
+    await receiver?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('root is available', (t) => {
+    requireRoot(t);
+  });
+
+  test('one trace holds the edge\'s and the cloud\'s spans of the session establishment', async () => {
+    const find = (service: string, name: string, kind?: number): ReceivedSpan | undefined =>
+      receiver.spans.find((s) => s.service === service && s.name === name && (kind === undefined || s.kind === kind));
+    // OTLP span kinds: 2 server, 3 client.
+    const establish = await until('the edge establish span', 20_000, () => find('braid-edge', 'braid.session.establish'));
+    const client = await until('the edge Hello client span', 5_000, () => receiver.spans.find((s) => s.service === 'braid-edge' && s.kind === 3 && s.traceId === establish.traceId && !s.events.some((e) => e.name === 'exception')));
+    const server = await until('the cloud Hello server span', 20_000, () => receiver.spans.find((s) => s.service === 'braid-cloud' && s.kind === 2 && s.traceId === establish.traceId));
+    assert.equal(client.parentSpanId, establish.spanId, 'edge Hello is a child of the establishment');
+    assert.equal(server.parentSpanId, client.spanId, 'cloud Hello continues the edge call (traceparent over gRPC)');
+    assert.equal(server.name, 'braid.v1.SessionService/Hello');
+    assert.equal(server.attributes['braid.edge.id'], 'demo-edge');
+    const sessionId = server.attributes['braid.session.id'];
+    assert.ok(sessionId, 'the cloud span names the session');
+    assert.equal(client.attributes['braid.session.id'], sessionId);
+    const cloudEstablished = await until('the cloud session.established span', 10_000, () => find('braid-cloud', 'session.established'));
+    assert.equal(cloudEstablished.traceId, establish.traceId, 'the cloud\'s session event is in the same trace');
+    for (const s of [establish, server]) {
+      assert.equal(s.resource['k8s.namespace.name'], 'braid-it', 'OTEL_RESOURCE_ATTRIBUTES reach the resource');
+      assert.equal(s.resource['service.version'], '0.1.0');
+    }
+  });
+
+  test('metric points for every carrier arrive from both gateways with the carrier attributes', async () => {
+    for (const service of ['braid-edge', 'braid-cloud']) {
+      for (const c of CARRIERS) {
+        const pt = await until(`${service} braid.path.sent.bytes for ${c.name}`, 20_000, () => receiver.points.find((p) =>
+          p.service === service && p.metric === 'braid.path.sent.bytes' && p.attributes['braid.path.name'] === c.name && (p.value ?? 0) > 0));
+        assert.equal(pt.attributes['network.carrier.name'], c.metadata.operator, `${service} ${c.name}`);
+        assert.equal(pt.attributes['network.carrier.mcc'], c.metadata.mcc);
+        assert.equal(pt.attributes['network.carrier.mnc'], c.metadata.mnc);
+        assert.equal(pt.attributes['network.connection.subtype'], c.metadata.technology);
+        assert.match(String(pt.attributes['network.interface.name']), /^wan\d$/);
+      }
+    }
+    const rtt = await until('an RTT point', 10_000, () => receiver.points.find((p) => p.metric === 'braid.path.rtt' && (p.value ?? 0) > 0));
+    assert.ok(rtt.value! < 1000, `RTT ${rtt.value} ms`);
+    await until('the Hello latency histogram from both sides', 10_000, () => {
+      const sides = new Set(receiver.points.filter((p) => p.metric === 'braid.control.rpc.duration').map((p) => p.attributes['braid.rpc.side']));
+      return sides.has('client') && sides.has('server') ? true : undefined;
+    });
+  });
+
+  test('Prometheus /metrics of the edge has the same series', async () => {
+    const r = await topo.exec(topo.ns.edge, ['curl', '-sS', '--fail', '--max-time', '3', `http://${EDGE_ADMIN}/metrics`]);
+    for (const c of CARRIERS) {
+      assert.match(r.stdout, new RegExp(`braid_path_sent_bytes_total\\{[^}]*braid_path_name="${c.name}"[^}]*network_carrier_name="${c.metadata.operator}"`));
+    }
+  });
+
+  test('a carrier blackout is a path.down event in the timeline and a span in the session trace', async () => {
+    const establish = receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'braid.session.establish');
+    assert.ok(establish);
+    await topo.setCarrierDown(2);
+    try {
+      const down = await until('path.down of lte-c from the edge', 20_000, () =>
+        receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'path.down' && s.attributes['braid.path.name'] === 'lte-c'));
+      assert.equal(down.traceId, establish.traceId);
+      const r = await topo.exec(topo.ns.edge, ['curl', '-sS', '--fail', '--max-time', '3', `http://${EDGE_ADMIN}/events`]);
+      const events = (JSON.parse(r.stdout) as { events: { kind: string; path: string | null }[] }).events;
+      assert.ok(events.some((e) => e.kind === 'session.established'));
+      assert.ok(events.some((e) => e.kind === 'path.down' && e.path === 'lte-c'), JSON.stringify(events));
+    } finally {
+      await topo.setCarrierUp(2);
+    }
+    await until('path.recovered of lte-c', 20_000, () =>
+      receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'path.recovered' && s.attributes['braid.path.name'] === 'lte-c'));
+  });
+});
