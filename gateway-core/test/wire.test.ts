@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { SessionCodec, peekSessionId } from '../src/wire/codec.js';
 import { ReplayWindow } from '../src/wire/replay.js';
-import { DATA_OVERHEAD, MAX_DATAGRAM, OUTER_LEN, PacketType, TAG_LEN } from '../src/wire/header.js';
+import {
+  DATA_OVERHEAD, MAX_DATAGRAM, MAX_NACK_RANGES, NACK_FIXED_LEN, NACK_RANGE_LEN, OUTER_LEN, PacketType, TAG_LEN, TS_LEN, writeOuter, writeU48,
+} from '../src/wire/header.js';
+import { Sealer } from '../src/wire/aead.js';
 import { DropCounters } from '../src/wire/drops.js';
 import { SimClock } from '../src/clock.js';
 import { Session } from '../src/session/session.js';
@@ -144,4 +147,60 @@ test('300k random datagrams never throw and every one is counted as a drop', () 
   assert.equal(drops.total(), N);
   assert.ok(drops.get('auth-failed') > 50_000, JSON.stringify(drops.toJSON()));
   s.close();
+});
+
+test('nack (S4-6 feedback) round-trips; every malformed body is refused as malformed-body', () => {
+  const tx = new SessionCodec(5, k1, k2);
+  const rx = new SessionCodec(5, k2, k1);
+  const body = { echoSeq: 2 ** 40, highest: 2 ** 40 + 10, turnaroundUs: 1234, ranges: [{ first: 2, count: 1 }, { first: 5, count: 3 }, { first: 2 ** 40 + 1, count: 9 }] };
+  const r = rx.decode(tx.encodeNack(1, 9, 77, body));
+  assert.ok(r.ok && r.packet.type === PacketType.Nack);
+  assert.deepEqual(r.packet.nack, body);
+  assert.equal(r.packet.ts1, 77);
+  const empty = rx.decode(tx.encodeNack(0, 10, 1, { echoSeq: 0, highest: 0, turnaroundUs: 0, ranges: [] }));
+  assert.ok(empty.ok && empty.packet.type === PacketType.Nack && empty.packet.nack.ranges.length === 0);
+  const full = { echoSeq: 1, highest: 10_000, turnaroundUs: 0, ranges: Array.from({ length: MAX_NACK_RANGES }, (_, i) => ({ first: 1 + i * 3, count: 2 })) };
+  const f = rx.decode(tx.encodeNack(0, 11, 1, full));
+  assert.ok(f.ok && f.packet.type === PacketType.Nack && f.packet.nack.ranges.length === MAX_NACK_RANGES);
+  assert.throws(() => tx.encodeNack(0, 12, 1, { ...full, ranges: [...full.ranges, { first: 20_000, count: 1 }] }), RangeError);
+
+  // Authentic packets whose body is wrong: built with a valid seal around hand-made plaintext.
+  const sealed = (plain: Buffer): Buffer => {
+    const out = Buffer.allocUnsafe(OUTER_LEN + plain.length + TAG_LEN);
+    writeOuter(out, { type: PacketType.Nack, flags: 0, pathId: 0, sessionId: 5, keyId: 0, pathSeq: 100 });
+    return new Sealer(k1).sealInto(out, [plain]);
+  };
+  const plain = (n: number, ranges: [number, number][], extra = 0, highest = 1000, reserved = 0): Buffer => {
+    const b = Buffer.alloc(TS_LEN + NACK_FIXED_LEN + ranges.length * NACK_RANGE_LEN + extra);
+    writeU48(b, 1, TS_LEN);
+    writeU48(b, highest, TS_LEN + 8);
+    b.writeUInt16BE(n, TS_LEN + 20);
+    b.writeUInt16BE(reserved, TS_LEN + 22);
+    ranges.forEach(([first, count], i) => {
+      b.writeUIntBE(first, TS_LEN + NACK_FIXED_LEN + i * NACK_RANGE_LEN, 6);
+      b.writeUInt16BE(count, TS_LEN + NACK_FIXED_LEN + i * NACK_RANGE_LEN + 6);
+    });
+    return b;
+  };
+  assert.ok(rx.decode(sealed(plain(2, [[3, 1], [7, 2]]))).ok, 'the hand-made encoding itself is valid');
+  const bad: [string, Buffer][] = [
+    ['short fixed part', Buffer.alloc(TS_LEN + NACK_FIXED_LEN - 1)],
+    ['count says 3, body has 2', plain(3, [[3, 1], [7, 2]])],
+    ['trailing bytes', plain(2, [[3, 1], [7, 2]], 1)],
+    ['too many ranges', plain(MAX_NACK_RANGES + 1, Array.from({ length: MAX_NACK_RANGES + 1 }, (_, i): [number, number] => [1 + 2 * i, 1]))],
+    ['empty range', plain(1, [[3, 0]])],
+    ['sequence 0', plain(1, [[0, 1]])],
+    ['not ascending', plain(2, [[7, 1], [3, 1]])],
+    ['overlapping', plain(2, [[3, 5], [7, 1]])],
+    ['beyond highest', plain(1, [[999, 5]])],
+    ['reserved bits', plain(0, [], 0, 1000, 1)],
+  ];
+  const drops = new DropCounters();
+  for (const [what, pt] of bad) {
+    const d = rx.decode(sealed(pt));
+    assert.ok(!d.ok, `${what} was accepted`);
+    assert.equal(d.reason, 'malformed-body', what);
+    drops.add(d.reason);
+  }
+  assert.equal(drops.get('malformed-body'), bad.length);
 });

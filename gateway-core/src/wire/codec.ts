@@ -3,15 +3,16 @@
 import { Opener, Sealer } from './aead.js';
 import {
   ACK_BODY_LEN, DATA_BODY_LEN, MAX_DATAGRAM, OUTER_LEN, PROBE_BODY_LEN, PacketType, TAG_LEN, TS_LEN,
-  readAckBody, readOuter, readU48, writeAckBody, writeOuter, writeU48,
-  type AckBody, type OuterHeader,
+  nackBodyLength, readAckBody, readNackBody, readOuter, readU48, writeAckBody, writeNackBody, writeOuter, writeU48,
+  type AckBody, type NackBody, type OuterHeader,
 } from './header.js';
 import type { DropReason } from './drops.js';
 
 export type Decoded =
   | { type: PacketType.Data; header: OuterHeader; ts1: number; dataSeq: number; payload: Buffer }
   | { type: PacketType.Ack; header: OuterHeader; ts1: number; ack: AckBody }
-  | { type: PacketType.Probe; header: OuterHeader; ts1: number; watermark: number; padding: number };
+  | { type: PacketType.Probe; header: OuterHeader; ts1: number; watermark: number; padding: number }
+  | { type: PacketType.Nack; header: OuterHeader; ts1: number; nack: NackBody };
 
 export type DecodeResult = { ok: true; packet: Decoded } | { ok: false; reason: DropReason };
 
@@ -58,6 +59,17 @@ export class SessionCodec {
     return this.sealer.sealInto(out, [pt]);
   }
 
+  /** Feedback of the redundant class (S4-6): missing sequences and the S4-2 echo. */
+  encodeNack(pathId: number, pathSeq: number, ts1: number, nack: NackBody): Buffer {
+    const len = nackBodyLength(nack);
+    const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + len + TAG_LEN);
+    writeOuter(out, this.header(PacketType.Nack, pathId, pathSeq, 0));
+    const pt = Buffer.alloc(TS_LEN + len);
+    pt.writeUInt32BE(ts1 >>> 0, 0);
+    writeNackBody(pt, TS_LEN, nack);
+    return this.sealer.sealInto(out, [pt]);
+  }
+
   /** Authenticate and parse a datagram whose outer header names this session. */
   decode(datagram: Buffer): DecodeResult {
     const outer = readOuter(datagram);
@@ -85,6 +97,11 @@ export class SessionCodec {
         const watermark = readU48(pt, TS_LEN);
         if (watermark === undefined) return { ok: false, reason: 'malformed-body' };
         return { ok: true, packet: { type: PacketType.Probe, header: h, ts1, watermark, padding: pt.length - TS_LEN - PROBE_BODY_LEN } };
+      }
+      case PacketType.Nack: {
+        const nack = readNackBody(pt, TS_LEN);
+        if (!nack) return { ok: false, reason: 'malformed-body' };
+        return { ok: true, packet: { type: PacketType.Nack, header: h, ts1, nack } };
       }
     }
   }

@@ -21,6 +21,12 @@
 //          path, TS2 its arrival time on the acker's clock; TS3 is the ack's own TS1)
 //   probe: watermark u48 (in 8 bytes), then padding; asks the peer to ack at once (keepalive,
 //          RTT when idle, later PMTU)
+//   nack:  feedback of the redundant low-latency class (S4-6, redundant/): echoSeq u48, highest
+//          u48 (each in 8 bytes), turnaroundUs u32, rangeCount u16, reserved u16 (0), then
+//          rangeCount x (first u48 in 6 bytes, count u16): the class sequences the receiver is
+//          missing and asks to be re-sent. echoSeq is the newest class sequence that arrived on
+//          this path and turnaroundUs how long it waited for this packet (the sender's S4-2
+//          delay sample); highest is the highest class sequence received on any path.
 //
 // The watermark is the sender's highest data sequence when the packet left. Paths are FIFO, so
 // once a packet with watermark W arrived on a path, no data sequence <= W is still on its way
@@ -39,6 +45,7 @@ export enum PacketType {
   Data = 1,
   Ack = 2,
   Probe = 3,
+  Nack = 4,
 }
 
 export const Flags = {
@@ -59,6 +66,11 @@ export interface OuterHeader {
 export const DATA_BODY_LEN = 8;
 export const ACK_BODY_LEN = 40;
 export const PROBE_BODY_LEN = 8;
+/** Fixed part of a NACK body; each missing range adds NACK_RANGE_LEN. */
+export const NACK_FIXED_LEN = 24;
+export const NACK_RANGE_LEN = 8;
+/** Most ranges one NACK may list (keeps it under 1100 bytes, far below any MTU). */
+export const MAX_NACK_RANGES = 128;
 /** Bytes the tunnel adds to each IP packet it carries (outer + TS1 + data body + tag). */
 export const DATA_OVERHEAD = OUTER_LEN + TS_LEN + DATA_BODY_LEN + TAG_LEN;
 
@@ -69,6 +81,19 @@ export interface AckBody {
   watermark: number;
   echoTs1: number;
   ts2: number;
+}
+
+/** A run of missing sequences: first, first + 1, ..., first + count - 1 (count 1..65535). */
+export interface NackRange {
+  first: number;
+  count: number;
+}
+
+export interface NackBody {
+  echoSeq: number;
+  highest: number;
+  turnaroundUs: number;
+  ranges: NackRange[];
 }
 
 export function writeOuter(buf: Buffer, h: OuterHeader): void {
@@ -89,7 +114,7 @@ export function readOuter(buf: Buffer): OuterResult {
   const b0 = buf[0] as number;
   if (b0 >> 4 !== WIRE_VERSION) return { ok: false, reason: 'bad-version' };
   const type = b0 & 0x0f;
-  if (type !== PacketType.Data && type !== PacketType.Ack && type !== PacketType.Probe) return { ok: false, reason: 'bad-type' };
+  if (type !== PacketType.Data && type !== PacketType.Ack && type !== PacketType.Probe && type !== PacketType.Nack) return { ok: false, reason: 'bad-type' };
   return {
     ok: true,
     header: {
@@ -105,7 +130,7 @@ export function readOuter(buf: Buffer): OuterResult {
 
 /** Minimum sealed length per type (header + TS1 + body + tag). */
 export function minLength(type: PacketType): number {
-  const body = type === PacketType.Data ? DATA_BODY_LEN + 20 : type === PacketType.Ack ? ACK_BODY_LEN : PROBE_BODY_LEN;
+  const body = type === PacketType.Data ? DATA_BODY_LEN + 20 : type === PacketType.Ack ? ACK_BODY_LEN : type === PacketType.Nack ? NACK_FIXED_LEN : PROBE_BODY_LEN;
   return OUTER_LEN + TS_LEN + body + TAG_LEN;
 }
 
@@ -136,4 +161,53 @@ export function readAckBody(buf: Buffer, off: number): AckBody | undefined {
   const watermark = readU48(buf, off + 24);
   if (ackedPathSeq === undefined || rcvPackets === undefined || rcvBytes === undefined || watermark === undefined) return undefined;
   return { ackedPathSeq, rcvPackets, rcvBytes, watermark, echoTs1: buf.readUInt32BE(off + 32), ts2: buf.readUInt32BE(off + 36) };
+}
+
+export function nackBodyLength(n: NackBody): number {
+  return NACK_FIXED_LEN + n.ranges.length * NACK_RANGE_LEN;
+}
+
+/** Write a NACK body; throws on a body the decoder would refuse (a programming error). */
+export function writeNackBody(buf: Buffer, off: number, n: NackBody): void {
+  if (n.ranges.length > MAX_NACK_RANGES) throw new RangeError(`nack: ${n.ranges.length} ranges > ${MAX_NACK_RANGES}`);
+  writeU48(buf, n.echoSeq, off);
+  writeU48(buf, n.highest, off + 8);
+  buf.writeUInt32BE(Math.min(0xffffffff, Math.max(0, Math.round(n.turnaroundUs))), off + 16);
+  buf.writeUInt16BE(n.ranges.length, off + 20);
+  buf.writeUInt16BE(0, off + 22);
+  let o = off + NACK_FIXED_LEN;
+  for (const r of n.ranges) {
+    if (r.count < 1 || r.count > 0xffff || r.first < 1 || r.first + r.count - 1 > MAX_SEQ) throw new RangeError(`nack: bad range ${r.first}+${r.count}`);
+    buf.writeUIntBE(r.first, o, 6);
+    buf.writeUInt16BE(r.count, o + 6);
+    o += NACK_RANGE_LEN;
+  }
+}
+
+/**
+ * Parse a NACK body. Refused (undefined): a length that does not match the range count, more
+ * than MAX_NACK_RANGES ranges, reserved bits set, an empty range or sequence 0, ranges not
+ * strictly ascending and disjoint, or a range beyond `highest` (nothing above it can be missing).
+ */
+export function readNackBody(buf: Buffer, off: number): NackBody | undefined {
+  if (buf.length - off < NACK_FIXED_LEN) return undefined;
+  const echoSeq = readU48(buf, off);
+  const highest = readU48(buf, off + 8);
+  if (echoSeq === undefined || highest === undefined) return undefined;
+  const turnaroundUs = buf.readUInt32BE(off + 16);
+  const n = buf.readUInt16BE(off + 20);
+  if (buf.readUInt16BE(off + 22) !== 0 || n > MAX_NACK_RANGES) return undefined;
+  if (buf.length - off !== NACK_FIXED_LEN + n * NACK_RANGE_LEN) return undefined;
+  const ranges: NackRange[] = [];
+  let prevEnd = 0;
+  let o = off + NACK_FIXED_LEN;
+  for (let i = 0; i < n; i++) {
+    const first = buf.readUIntBE(o, 6);
+    const count = buf.readUInt16BE(o + 6);
+    if (count === 0 || first <= prevEnd || first + count - 1 > highest) return undefined;
+    ranges.push({ first, count });
+    prevEnd = first + count - 1;
+    o += NACK_RANGE_LEN;
+  }
+  return { echoSeq, highest, turnaroundUs, ranges };
 }
