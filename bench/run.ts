@@ -13,7 +13,6 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { sleep } from '../test/harness/apps.js';
 import { isRoot } from '../test/harness/root.js';
 import { createTopology, type CarrierSpec, type Topology } from '../test/harness/topology.js';
 import { NULL_RESULT, validateResult, type BenchResult, type SystemDetails, type SystemResult } from './lib/bench-result.js';
@@ -22,7 +21,7 @@ import { startCpuMeter } from './lib/proc-stats.js';
 import { ScenarioError, bestCarrier, loadScenario, trafficDirections, type ResolvedScenario, type SystemName } from './lib/scenario.js';
 import { maxGapMs, round } from './lib/stats.js';
 import { setupSystem } from './lib/systems.js';
-import { BIN_MS, runTraffic } from './lib/traffic.js';
+import { BIN_MS, RR_STARTUP_MS, runTraffic } from './lib/traffic.js';
 
 const HELP = `Braid bench: one scenario, every system in it, one result file.
 
@@ -92,29 +91,36 @@ async function runSystem(
   try {
     log(`${system}: building ${specs.length} carrier link(s)`);
     topo = await createTopology({ prefix: `bn${process.pid % 100000}`, carriers: specs });
-    const built = performance.now();
     const sys = await setupSystem(system, topo, best, join(runDir, system));
     stop = sys.stop;
     details.path = sys.path;
     details.notes.push(...sys.notes);
-    const setupS = (performance.now() - built) / 1000;
-    if (setupS > LEAD_S) {
-      details.leadS = round(setupS, 2);
-      details.notes.push(`set-up took ${setupS.toFixed(1)} s, longer than the ${LEAD_S} s lead: the traffic started later on the links' timeline than for the other systems`);
-    } else {
-      await sleep(LEAD_S * 1000 - (performance.now() - built));
-    }
     const t = topo;
+    // Start the traffic when the emulators' clocks (which began while the topology was built)
+    // read LEAD_S: every system then meets the same link conditions at the same point of its run.
+    const emuT = (await t.emulatorStats(0)).t;
+    const minDelayMs = s.traffic.some((x) => x.kind === 'rr') ? RR_STARTUP_MS : 300;
+    let delayMs = (LEAD_S - emuT) * 1000;
+    if (delayMs < minDelayMs) {
+      details.leadS = round(emuT + minDelayMs / 1000, 2);
+      details.notes.push(`set-up took until ${emuT.toFixed(1)} s on the links' clock, past the ${LEAD_S} s lead: this system's traffic started at ${details.leadS} s`);
+      delayMs = minDelayMs;
+    }
     const sampleAll = (): Promise<CarrierSample[]> =>
       Promise.all(s.resolvedCarriers.map((_, i) => sampleCarrier(t, i)));
     log(`${system}: ${s.durationS} s of ${s.traffic.map((x) => x.kind).join(' + ')} (${sys.path})`);
-    const before = await sampleAll();
-    const meter = startCpuMeter(sys.groups);
-    const outcome = await runTraffic(t, sys.endpoints, s.traffic, s.durationS, 5300);
-    const cpu = meter();
+    let before: CarrierSample[] = [];
+    let meter: ReturnType<typeof startCpuMeter> | undefined;
+    const outcome = await runTraffic(t, sys.endpoints, s.traffic, s.durationS, 5300, Date.now() + delayMs, async () => {
+      meter = startCpuMeter(sys.groups);
+      before = await sampleAll();
+    });
+    const cpu = meter ? meter() : { groups: {}, hostBusyPct: 0 };
     const after = await sampleAll();
     details.commands = outcome.commands;
     details.errors.push(...outcome.errors);
+    if (before.length === 0) details.errors.push('the traffic never started (no counters at its start)');
+    if (details.errors.length) return { figures: { ...NULL_RESULT }, details };
 
     const windowS = (after[0]!.atMs - before[0]!.atMs) / 1000;
     let capacityBytes = 0;
@@ -130,7 +136,6 @@ async function runSystem(
         wireBytes += d === 'up' ? up : down;
       }
     });
-    if (details.errors.length) return { figures: { ...NULL_RESULT }, details };
 
     const payload = sum(dirs.map((d) => outcome.payloadBytes[d]));
     const goodputMbps = (payload * 8) / s.durationS / 1e6;

@@ -4,8 +4,10 @@
 // a message is lost when its echo has not come back by the end of the run plus a grace period.
 //
 //   node --import tsx bench/lib/rr.ts server HOST PORT
-//   node --import tsx bench/lib/rr.ts client HOST PORT SIZE_B RATE_HZ DURATION_S
+//   node --import tsx bench/lib/rr.ts client HOST PORT SIZE_B RATE_HZ DURATION_S [START_EPOCH_MS]
 //
+// START_EPOCH_MS: connect at once, send the first message at that wall-clock time (Date.now()),
+// so that the run lines up with the other traffic whatever Node's start-up took.
 // The server prints "listening" when ready; the client prints one JSON RrReport line on stdout.
 import { createServer, connect, type Socket } from 'node:net';
 import { percentile } from './stats.js';
@@ -58,7 +60,7 @@ function connectWithRetry(host: string, port: number, deadlineMs: number): Promi
   });
 }
 
-async function client(host: string, port: number, sizeB: number, rateHz: number, durationS: number): Promise<RrReport> {
+async function client(host: string, port: number, sizeB: number, rateHz: number, durationS: number, startEpochMs: number): Promise<RrReport> {
   const report: RrReport = { sent: 0, answered: 0, lost: 0, latencyMs: null, bins: [] };
   let sock: Socket;
   try {
@@ -67,6 +69,8 @@ async function client(host: string, port: number, sizeB: number, rateHz: number,
     return { ...report, error: `connect ${host}:${port}: ${(err as Error).message}` };
   }
   sock.setNoDelay(true);
+  const wait = startEpochMs - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
   const t0 = performance.now();
@@ -140,17 +144,17 @@ function num(v: string | undefined, what: string): number {
 
 // A script, not a library: import only its types (`import type`), which do not run it.
 {
-  const [mode, host, port, size, rate, dur] = process.argv.slice(2);
+  const [mode, host, port, size, rate, dur, start] = process.argv.slice(2);
   if (mode === 'server' && host) {
     serve(host, num(port, 'PORT'));
   } else if (mode === 'client' && host) {
     const sizeB = Math.max(RR_HEADER_B, Math.round(num(size, 'SIZE_B')));
-    void client(host, num(port, 'PORT'), sizeB, num(rate, 'RATE_HZ'), num(dur, 'DURATION_S')).then((r) => {
+    void client(host, num(port, 'PORT'), sizeB, num(rate, 'RATE_HZ'), num(dur, 'DURATION_S'), start === undefined ? 0 : num(start, 'START_EPOCH_MS')).then((r) => {
       process.stdout.write(`${JSON.stringify(r)}\n`);
       process.exit(0);
     });
   } else {
-    process.stderr.write('usage: rr.ts server HOST PORT | rr.ts client HOST PORT SIZE_B RATE_HZ DURATION_S\n');
+    process.stderr.write('usage: rr.ts server HOST PORT | rr.ts client HOST PORT SIZE_B RATE_HZ DURATION_S [START_EPOCH_MS]\n');
     process.exit(2);
   }
 }

@@ -66,7 +66,7 @@ export type TrafficItem = Scenario['traffic'][number];
 
 /** The scenario's JSON schema (for editors and readers); the zod schema above is the authority. */
 export function scenarioJsonSchema(): unknown {
-  return z.toJSONSchema(scenarioSchema, { io: 'input' });
+  return { $id: 'https://braid.invalid/bench/scenario.schema.json', title: 'Braid bench scenario', ...z.toJSONSchema(scenarioSchema, { io: 'input' }) as object };
 }
 
 export class ScenarioError extends Error {

@@ -63,8 +63,17 @@ export function receiverBins(report: IperfReport): number[] {
   return ivs.map((iv) => iv.sum.bytes);
 }
 
+/** Time Node + tsx need to start the rr client and connect, before its first message is due. */
+export const RR_STARTUP_MS = 3000;
+
+/**
+ * Runs every item at once, starting at the wall-clock time `startEpochMs` (Date.now() scale; at
+ * least RR_STARTUP_MS away when there is rr traffic). `onStart` runs right at the start (the
+ * caller's counters and CPU meter), before any client sends.
+ */
 export async function runTraffic(
   topo: Topology, ep: Endpoints, items: readonly TrafficItem[], durationS: number, basePort: number,
+  startEpochMs: number, onStart: () => Promise<void>,
 ): Promise<TrafficOutcome> {
   const out: TrafficOutcome = { payloadBytes: { up: 0, down: 0 }, bins: [], latencyMs: null, lostMessages: null, errors: [], commands: [] };
   const servers: ManagedProcess[] = [];
@@ -83,11 +92,16 @@ export async function runTraffic(
       await waitListening(topo, ep.serverNs, port, p, 15_000);
     }
 
+    const started = (async () => {
+      await sleep(startEpochMs - Date.now());
+      await onStart();
+    })();
     const runs = items.map(async (item, k) => {
       const port = String(ports[k]!);
       if (item.kind === 'rr') {
+        // Started early: it connects, then waits for startEpochMs itself.
         const argv = [...ep.wrap, process.execPath, '--import', 'tsx', RR_SCRIPT, 'client', ep.serverHost, port,
-          String(item.sizeB), String(item.rateHz), String(durationS)];
+          String(item.sizeB), String(item.rateHz), String(durationS), String(Math.round(startEpochMs))];
         out.commands.push(`${ep.clientNs}: ${argv.join(' ')}`);
         const r = await topo.exec(ep.clientNs, argv, { allowFailure: true, timeoutMs: (durationS + 30) * 1000, cwd: REPO_ROOT });
         let rep: RrReport;
@@ -111,6 +125,7 @@ export async function runTraffic(
         }
         return;
       }
+      await started;
       const argv = [...ep.wrap, 'iperf3', '-c', ep.serverHost, '-p', port, '-t', String(durationS), '-i', '0.1', '-J',
         '--get-server-output', '--connect-timeout', '5000'];
       if (item.kind === 'tcp') argv.push('-P', String(item.flows));
@@ -130,6 +145,7 @@ export async function runTraffic(
       series.push(bins);
       out.payloadBytes[item.direction] += bins.reduce((s, x) => s + x, 0);
     });
+    await started;
     const settled = await Promise.allSettled(runs);
     settled.forEach((s, k) => {
       if (s.status === 'rejected') out.errors.push(`traffic[${k}] ${items[k]!.kind}: ${(s.reason as Error).message}`);
