@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(iproute2 nftables iperf3 nginx-light curl openssl openvpn procps iputils-ping ca-certificates g++ make python3 mptcpd)
+PKGS=(iproute2 nftables iperf3 nginx-light curl openssl openvpn procps iputils-ping ca-certificates g++ make python3 mptcpd chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
