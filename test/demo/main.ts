@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeRandomFile, startIperfServer, startNginx, startUploadSink } from '../harness/apps.js';
 import { startGateways, type Gateways } from '../harness/gateways.js';
+import { startDemoObservability, type DemoObservability } from './observability.js';
 import { createTopology, type Topology } from '../harness/topology.js';
 import { demoCarriers } from './carriers.js';
 import { carrierCounterSource, Monitor, renderSummary, renderTable, type PathSource, type Snapshot } from './monitor.js';
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
   let gateways: Gateways | undefined;
   let traffic: DemoTraffic | undefined;
   let monitor: Monitor | undefined;
+  let obs: DemoObservability | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let trafficStartedAt = 0;
   let shuttingDown = false;
@@ -138,6 +140,7 @@ async function main(): Promise<void> {
       errors: [...(fatal ? [fatal] : []), ...(stats?.errors ?? [])],
       logs: args.keepLogs ? dir : null,
     };
+    await obs?.close();
     if (gateways) await gateways.stop().catch(() => undefined);
     if (topo) await topo.destroy().catch(() => undefined);
     if (!args.keepLogs) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
@@ -179,6 +182,8 @@ async function main(): Promise<void> {
 
     let source: PathSource = carrierCounterSource(topo);
     if (args.tunnel) {
+      // Before the gateways: their OTLP endpoint on the host must work inside the namespaces.
+      obs = await startDemoObservability(topo, dir, log);
       log('starting the Braid gateways (cloud, then edge)');
       gateways = await startGateways(topo, { dir, multipathDestinations: [`${topo.addr.server}/32`] });
       await gateways.waitReady(READY_TIMEOUT_MS);
@@ -187,6 +192,7 @@ async function main(): Promise<void> {
         name: p.name, state: p.state, txBytes: p.txBytes, rxBytes: p.rxBytes, rttMs: p.rttMs ?? null,
       }));
       log('gateways ready: every path is up');
+      await obs.exposeDashboards();
     }
     if (shuttingDown) return;
 
@@ -205,7 +211,8 @@ async function main(): Promise<void> {
     await monitor.sample(); // baseline for the first rates
     t.start();
     const header = `Braid demo: ${args.tunnel ? 'split over every carrier, merged in the cloud' : 'NO tunnel, carrier 0 only'}` +
-      `${args.durationS ? ` (${args.durationS} s)` : ' (Ctrl-C to stop)'}`;
+      `${args.durationS ? ` (${args.durationS} s)` : ' (Ctrl-C to stop)'}` +
+      (obs && obs.lines.length > 0 ? `\n${obs.lines.join('\n')}` : '');
     let sampling = false;
     ticker = setInterval(() => {
       if (sampling || shuttingDown) return;
