@@ -4,11 +4,12 @@
 // from (so NAT rebinding on a carrier is followed).
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  ControlError, DropCounters, Session, Telemetry, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, createScheduler,
+  ControlError, DropCounters, Session, StreamListener, Telemetry, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, createScheduler,
   ipv4Destination, numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
   type AdminServer, type CarrierInfo, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
   type Path, type PeerIdentity, type TelemetryView,
 } from '@braid/gateway-core';
+import { readFile } from 'node:fs/promises';
 import { AddressPool } from './address-pool.js';
 import { installEgress, removeEgress } from './egress.js';
 
@@ -31,6 +32,8 @@ const VERSION = '0.1.0';
 export class CloudGateway {
   private tun: TunDevice | undefined;
   private listener: UdpListener | undefined;
+  /** TCP and TLS data-plane listeners (S0 racing fallbacks): each connection is one path. */
+  private readonly streamListeners: StreamListener[] = [];
   private control: ControlServer | undefined;
   private admin: AdminServer | undefined;
   private readonly pool: AddressPool;
@@ -67,6 +70,7 @@ export class CloudGateway {
     const data = parseHostPort(cfg.dataPlane.listen);
     this.listener = await UdpListener.open(data.host, data.port);
     this.listener.onDatagram((d, from) => this.fromNetwork(d, from));
+    await this.openStreamListeners();
     this.control = await startControlServer({
       listen: cfg.control.listen,
       tls: cfg.control.tls,
@@ -172,7 +176,41 @@ export class CloudGateway {
     this.telemetry?.unbindSession(cs.session.id);
   }
 
-  private fromNetwork(d: Buffer, from: { address: string; port: number }): void {
+  /**
+   * A datagram that arrives on a TCP or TLS connection goes through the same demultiplexer and
+   * authentication as UDP; the connection it came on is the path's transport for the answers.
+   */
+  private async openStreamListeners(): Promise<void> {
+    const dp = this.cfg.dataPlane;
+    const specs = [
+      { kind: 'tcp' as const, listen: dp.tcpListen },
+      { kind: 'tls' as const, listen: dp.tlsListen },
+    ];
+    for (const spec of specs) {
+      if (!spec.listen) continue;
+      const { host, port } = parseHostPort(spec.listen);
+      let l: StreamListener;
+      try {
+        const tls = spec.kind === 'tls'
+          ? { cert: await readFile(this.cfg.control.tls.cert), key: await readFile(this.cfg.control.tls.key) }
+          : undefined;
+        l = await StreamListener.open({ kind: spec.kind, host, port, ...(tls ? { tls } : {}) });
+      } catch (e) {
+        // A fallback transport that cannot listen (port taken, no CAP_NET_BIND_SERVICE for 443)
+        // must not take UDP service down with it: carriers that pass UDP still work.
+        this.log.error({ kind: spec.kind, listen: spec.listen, err: (e as Error).message }, 'data-plane stream listener unavailable');
+        continue;
+      }
+      l.onConnection((conn) => {
+        const from = { address: conn.remoteAddress, port: conn.remotePort };
+        conn.onDatagram((d) => this.fromNetwork(d, from, conn));
+      });
+      this.streamListeners.push(l);
+      this.log.info({ kind: spec.kind, listen: `${host}:${l.port}` }, 'data-plane stream listener open');
+    }
+  }
+
+  private fromNetwork(d: Buffer, from: { address: string; port: number }, via?: Path): void {
     const peek = peekSessionId(d);
     if (!peek.ok) {
       this.drops.add(peek.reason);
@@ -183,11 +221,16 @@ export class CloudGateway {
       this.drops.add('unknown-session');
       return;
     }
-    cs.session.receive(d, (pathId, current) => this.learnPath(cs, pathId, current, from));
+    cs.session.receive(d, (pathId, current) => this.learnPath(cs, pathId, current, from, via));
   }
 
   /** Called only for authenticated, fresh packets: attach the path, or follow it to a new address. */
-  private learnPath(cs: CloudSession, pathId: number, current: Path | undefined, from: { address: string; port: number }): Path | undefined {
+  private learnPath(cs: CloudSession, pathId: number, current: Path | undefined, from: { address: string; port: number }, via?: Path): Path | undefined {
+    if (via) {
+      // Arrived on a stream connection: answer on that connection.
+      if (current !== via) this.log.info({ edge: cs.edgeId, path: pathId, transport: via.description }, 'path learned');
+      return via;
+    }
     if (current instanceof UdpPeerPath) {
       const was = `${current.address}:${current.port}`;
       if (current.moveTo(from.address, from.port)) {
@@ -264,6 +307,7 @@ export class CloudGateway {
     await this.control?.close();
     for (const cs of [...this.sessions.values()]) this.endSession(cs, 'cloud stopping');
     this.listener?.close();
+    for (const l of this.streamListeners) l.close();
     await removeEgress().catch(() => undefined);
     this.tun?.close();
     await this.admin?.close();

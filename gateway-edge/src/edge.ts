@@ -4,10 +4,11 @@
 //   start: open TUN -> Hello over mTLS (retry with backoff) -> one UDP path per carrier
 //          -> session -> interception rules -> admin endpoint
 import {
-  DropCounters, Session, Telemetry, TunDevice, UdpCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
+  DropCounters, Session, SessionCodec, Telemetry, TransportRacer, TunDevice, UdpCarrierPath, openTcpCarrierPath, openTlsCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
   startAdminServer, traceHeaders, ControlError, type AdminServer, type Clock, type EdgeConfig, type HelloReply, type Logger, type Path,
-  type TelemetryView, type TraceContext,
+  type RacerStatus, type TelemetryView, type TraceContext,
 } from '@braid/gateway-core';
+import { readFile } from 'node:fs/promises';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
 
@@ -17,7 +18,10 @@ export interface EdgeStatus {
   ready: boolean;
   sessionId: number | null;
   tunnelAddress: string | null;
-  paths: ReturnType<Session['status']>;
+  /** Each path's status plus the kind of transport under it now (S0 racing: udp, tcp or tls). */
+  paths: (ReturnType<Session['status']>[number] & { kind?: string | null })[];
+  /** S0 racing per carrier: streams, states, weights and the decisions taken. */
+  racing: RacerStatus[];
   tunnel: { rxPackets: number; txPackets: number; rxBytes: number; txBytes: number };
   reorder: ReturnType<Session['reorderStats']> | null;
   drops: Record<string, number>;
@@ -32,6 +36,7 @@ export class EdgeGateway {
   private admin: AdminServer | undefined;
   private plan: InterceptionPlan | undefined;
   private readonly paths: (Path | undefined)[] = [];
+  private readonly racers: (TransportRacer | undefined)[] = [];
   private readonly drops = new DropCounters();
   private readonly tunStats = { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
   private stopping = false;
@@ -115,41 +120,50 @@ export class EdgeGateway {
     this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress, mtu, data: `${dataHost}:${r.dataEndpoint.port}` }, 'edge started');
   }
 
+  /**
+   * Each carrier's path is an S0 transport racer: UDP first, then TCP and TLS down the cascade
+   * when no authenticated answer comes within the switch threshold. The session sees one Path per
+   * carrier whatever transport is under it.
+   */
   private async openPath(i: number, iface: string, host: string, port: number): Promise<void> {
+    const r = this.reply;
+    const session = this.session;
+    if (!r || !session) return;
     const name = this.cfg.carriers[i]?.name ?? String(i);
-    for (let attempt = 0; !this.stopping; attempt++) {
-      try {
-        const p = await UdpCarrierPath.open({ interface: iface, remoteHost: host, remotePort: port });
-        p.onDatagram((d) => this.session?.receive(d));
-        this.paths[i] = p;
-        this.session?.setTransport(i, p);
-        this.log.info({ carrier: name, path: p.description }, 'carrier path open');
-        return;
-      } catch (e) {
-        if (attempt === 0) this.log.error({ carrier: name, err: (e as Error).message }, 'carrier path unavailable; retrying in the background');
-        // Keep trying without blocking start-up: the other carriers carry traffic meanwhile.
-        if (attempt === 0) {
-          void this.openPathLater(i, iface, host, port);
-          return;
-        }
-      }
-    }
-  }
-
-  private async openPathLater(i: number, iface: string, host: string, port: number): Promise<void> {
-    while (!this.stopping) {
-      await sleep(this.cfg.control.retryMs);
-      try {
-        const p = await UdpCarrierPath.open({ interface: iface, remoteHost: host, remotePort: port });
-        p.onDatagram((d) => this.session?.receive(d));
-        this.paths[i] = p;
-        this.session?.setTransport(i, p);
-        this.log.info({ carrier: this.cfg.carriers[i]?.name, path: p.description }, 'carrier path open');
-        return;
-      } catch {
-        // still unavailable
-      }
-    }
+    const racing = this.cfg.dataPlane.racing;
+    // Authenticity check for "connected": the session's keys, without touching its replay state.
+    const codec = new SessionCodec(r.sessionId, r.edgeToCloudKey, r.cloudToEdgeKey);
+    const connectTimeoutMs = Math.max(1000, racing.anomalyThresholdMs);
+    let ca: Buffer | undefined;
+    const racer = new TransportRacer({
+      name,
+      clock: this.clock,
+      cascade: racing.cascade,
+      switchThresholdMs: racing.switchThresholdMs,
+      anomalyThresholdMs: racing.anomalyThresholdMs,
+      weights: racing.weights,
+      keepSeveralStreams: racing.keepSeveralStreams,
+      logger: this.log,
+      open: async (kind) => {
+        if (kind === 'udp') return UdpCarrierPath.open({ interface: iface, remoteHost: host, remotePort: port });
+        if (kind === 'tcp') return openTcpCarrierPath({ interface: iface, remoteHost: host, remotePort: racing.tcpPort ?? port, connectTimeoutMs });
+        ca ??= await readFile(this.cfg.control.tls.ca);
+        return openTlsCarrierPath({
+          interface: iface, remoteHost: host, remotePort: racing.tlsPort, connectTimeoutMs, ca, serverName: this.cfg.control.serverName ?? host,
+        });
+      },
+      isAuthentic: (d) => {
+        const dec = codec.decode(d);
+        return dec.ok && dec.packet.header.pathId === i;
+      },
+      // setTransport sends a probe at once: the new endpoint's connect request.
+      requestProbe: () => this.session?.setTransport(i, racer),
+    });
+    racer.onDatagram((d) => this.session?.receive(d));
+    this.paths[i] = racer;
+    this.racers[i] = racer;
+    session.setTransport(i, racer);
+    racer.start();
   }
 
   private async helloWithRetry(parent: TraceContext): Promise<HelloReply> {
@@ -215,10 +229,11 @@ export class EdgeGateway {
       ready: this.isReady(),
       sessionId: this.session?.id ?? null,
       tunnelAddress: this.reply?.tunnelAddress ?? null,
-      paths: this.session?.status() ?? this.cfg.carriers.map((c, id) => ({
+      paths: this.session?.status().map((p, i) => ({ ...p, kind: this.racers[i]?.kind ?? null })) ?? this.cfg.carriers.map((c, id) => ({
         id, name: c.name, state: 'probing' as const, transport: null, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0,
         txDataBytes: 0, rxDataBytes: 0, rttMs: null, minRttMs: null, rateMbps: 0, inflightBytes: 0, sendErrors: 0,
       })),
+      racing: this.racers.filter((x): x is TransportRacer => x !== undefined).map((x) => x.status()),
       tunnel: { ...this.tunStats },
       reorder: this.session?.reorderStats() ?? null,
       drops: this.drops.toJSON(),
