@@ -12,7 +12,9 @@ import { makeRandomFile, startIperfServer, startNginx, startUploadSink } from '.
 import { startGateways, type Gateways } from '../harness/gateways.js';
 import { startDemoObservability, type DemoObservability } from './observability.js';
 import { createTopology, type Topology } from '../harness/topology.js';
-import { demoCarriers } from './carriers.js';
+import {
+  capacityBetween, capacitySnapshot, CARRIER_KINDS, demoCarriers, meanCapacityMbps, type CapacitySnapshot, type CarrierKind,
+} from './carriers.js';
 import { carrierCounterSource, Monitor, renderSummary, renderTable, type PathSource, type Snapshot } from './monitor.js';
 import { CERT_TOOLS, checkPrerequisites, DEMO_TOOLS } from './prereqs.js';
 import { DemoTraffic } from './traffic.js';
@@ -26,6 +28,9 @@ usage: npm run demo [-- OPTIONS]
   --json         print one JSON summary on stdout at the end (progress goes to stderr)
   --no-tunnel    no Braid: the same traffic over the edge's default route (carrier 0) only,
                  for comparison
+  --carriers K   models (default): three synthetic cellular carriers in the link emulator
+                 (lte-urban, lte-highway, 5g-nr scaled to 18 Mbit/s); tbf: fixed 20/10/5 Mbit/s
+  --seed N       seed of the carrier models (default 1)
   --keep-logs    keep the run directory (configs, certificates, logs) after exit
   --help         this text
 
@@ -35,6 +40,9 @@ Needs root and: iproute2, nftables, nginx-light, iperf3, curl, openssl.
 const DOWNLOAD_BYTES = 4 * 1024 * 1024;
 const UPLOAD_BYTES = 2 * 1024 * 1024;
 const UDP_RATE_MBIT = 2;
+// Parallel HTTP downloads: the emulated carriers have 25-40 ms one-way delay, so one flow in slow
+// start fills little of them; four keep the paths busy (two were enough on the delay-free tbf links).
+const DOWNLOAD_LOOPS = 4;
 const READY_TIMEOUT_MS = 30_000;
 
 interface Args {
@@ -42,6 +50,8 @@ interface Args {
   json: boolean;
   tunnel: boolean;
   keepLogs: boolean;
+  carriers: CarrierKind;
+  seed: number;
 }
 
 function parse(): Args {
@@ -53,6 +63,8 @@ function parse(): Args {
         json: { type: 'boolean', default: false },
         'no-tunnel': { type: 'boolean', default: false },
         'keep-logs': { type: 'boolean', default: false },
+        carriers: { type: 'string', default: 'models' },
+        seed: { type: 'string', default: '1' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -73,7 +85,17 @@ function parse(): Args {
       process.exit(2);
     }
   }
-  return { durationS, json: values.json, tunnel: !values['no-tunnel'], keepLogs: values['keep-logs'] };
+  const kind = values.carriers as CarrierKind;
+  if (!CARRIER_KINDS.includes(kind)) {
+    process.stderr.write(`demo: --carriers must be one of ${CARRIER_KINDS.join(', ')}, got ${values.carriers}\n`);
+    process.exit(2);
+  }
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed)) {
+    process.stderr.write(`demo: --seed needs an integer, got ${values.seed}\n`);
+    process.exit(2);
+  }
+  return { durationS, json: values.json, tunnel: !values['no-tunnel'], keepLogs: values['keep-logs'], carriers: kind, seed };
 }
 
 async function main(): Promise<void> {
@@ -97,10 +119,12 @@ async function main(): Promise<void> {
   let obs: DemoObservability | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let trafficStartedAt = 0;
+  let capacityAtStart: CapacitySnapshot | undefined;
   let shuttingDown = false;
   let fatal: string | undefined;
 
-  const carriers = demoCarriers();
+  const carriers = demoCarriers(args.carriers, { seed: args.seed, ...(args.durationS !== undefined ? { durationS: args.durationS + 60 } : {}) });
+  const capacity = meanCapacityMbps(carriers);
 
   const finish = async (code: number): Promise<never> => {
     if (ticker) clearInterval(ticker);
@@ -114,6 +138,8 @@ async function main(): Promise<void> {
       }))
       : [];
     const durationS = trafficStartedAt ? (Date.now() - trafficStartedAt) / 1000 : 0;
+    const capacityAtEnd = topo && capacityAtStart ? await capacitySnapshot(topo).catch(() => undefined) : undefined;
+    const offered = capacityAtStart && capacityAtEnd ? capacityBetween(capacityAtStart, capacityAtEnd) : null;
     const stats = traffic?.stats;
     const summary = {
       mode: args.tunnel ? 'braid' : 'no-tunnel',
@@ -123,6 +149,11 @@ async function main(): Promise<void> {
         share: round(final?.paths.find((r) => r.name === p.name)?.share ?? 0, 4),
       })),
       carriers: carrierBytes,
+      carrierKind: args.carriers,
+      // Mean capacity of the carriers (trace means or tbf rates), for judging the goodput.
+      capacityMbps: { down: round(capacity.down, 2), up: round(capacity.up, 2) },
+      // What the emulated carriers really offered while the traffic ran (null with tbf).
+      offeredCapacityMbps: offered ? { down: round(offered.down, 2), up: round(offered.up, 2) } : null,
       // Application bytes delivered intact (both directions), per second of traffic.
       goodputMbps: mbit(traffic?.goodBytes ?? 0, durationS),
       goodputDownMbps: mbit(traffic?.goodBytesDown ?? 0, durationS),
@@ -200,7 +231,7 @@ async function main(): Promise<void> {
     traffic = new DemoTraffic(topo, {
       downloadUrl: nginx.url('download.bin'),
       downloadSha256: downloadSha,
-      downloadLoops: 2,
+      downloadLoops: DOWNLOAD_LOOPS,
       uploadUrl: sink.url(),
       uploadFile: join(dir, 'upload.bin'),
       udp: { host: iperf.host, port: iperf.port, rateMbit: UDP_RATE_MBIT, reverse: true, segmentS: 5 },
@@ -209,6 +240,7 @@ async function main(): Promise<void> {
     const t = traffic;
     monitor = new Monitor(topo, source, carriers, trafficStartedAt, () => t.goodBytes);
     await monitor.sample(); // baseline for the first rates
+    capacityAtStart = await capacitySnapshot(topo);
     t.start();
     const header = `Braid demo: ${args.tunnel ? 'split over every carrier, merged in the cloud' : 'NO tunnel, carrier 0 only'}` +
       `${args.durationS ? ` (${args.durationS} s)` : ' (Ctrl-C to stop)'}` +

@@ -108,15 +108,15 @@ export function renderTable(snap: Snapshot, stats: TrafficStats, header: string)
   lines.push(header);
   lines.push(`t=${snap.elapsedS.toFixed(0)}s`);
   lines.push('');
-  lines.push(`${pad('path', 8)}${pad('carrier', 17)}${pad('state', 10)}${lpad('tx Mbit/s', 10)}${lpad('rx Mbit/s', 10)}${lpad('share', 8)}${lpad('RTT ms', 8)}`);
+  lines.push(`${pad('path', 13)}${pad('carrier', 22)}${pad('state', 10)}${lpad('tx Mbit/s', 10)}${lpad('rx Mbit/s', 10)}${lpad('share', 8)}${lpad('RTT ms', 8)}`);
   for (const p of snap.paths) {
-    lines.push(`${pad(p.name, 8)}${pad(p.shaper, 17)}${pad(p.state, 10)}${lpad(mbps(p.txMbps), 10)}${lpad(mbps(p.rxMbps), 10)}` +
+    lines.push(`${pad(p.name, 13)}${pad(p.shaper, 22)}${pad(p.state, 10)}${lpad(mbps(p.txMbps), 10)}${lpad(mbps(p.rxMbps), 10)}` +
       `${lpad(`${(p.share * 100).toFixed(0)}%`, 8)}${lpad(p.rttMs === null ? '-' : p.rttMs.toFixed(0), 8)}`);
   }
   const sumTx = snap.paths.reduce((s, p) => s + p.txMbps, 0);
   const sumRx = snap.paths.reduce((s, p) => s + p.rxMbps, 0);
-  lines.push(`${pad('split', 35)}${lpad(mbps(sumTx), 10)}${lpad(mbps(sumRx), 10)}`);
-  lines.push(`${pad('merged (client link)', 35)}${lpad(mbps(snap.clientUpMbps), 10)}${lpad(mbps(snap.clientDownMbps), 10)}`);
+  lines.push(`${pad('split', 45)}${lpad(mbps(sumTx), 10)}${lpad(mbps(sumRx), 10)}`);
+  lines.push(`${pad('merged (client link)', 45)}${lpad(mbps(snap.clientUpMbps), 10)}${lpad(mbps(snap.clientDownMbps), 10)}`);
   lines.push('');
   const d = stats.downloads;
   const u = stats.uploads;
