@@ -103,7 +103,7 @@ async function runSystem(
     let delayMs = (LEAD_S - emuT) * 1000;
     if (delayMs < minDelayMs) {
       details.leadS = round(emuT + minDelayMs / 1000, 2);
-      details.notes.push(`set-up took until ${emuT.toFixed(1)} s on the links' clock, past the ${LEAD_S} s lead: this system's traffic started at ${details.leadS} s`);
+      details.notes.push(`set-up ended at ${emuT.toFixed(1)} s on the links' clock: this system's traffic started at ${details.leadS} s of it, not at the ${LEAD_S} s lead the others had`);
       delayMs = minDelayMs;
     }
     const sampleAll = (): Promise<CarrierSample[]> =>

@@ -64,7 +64,7 @@ export function renderAllTable(outcomes: readonly ScenarioOutcome[], run: RunInf
       }
       out.push(row(label, system, figures));
       for (const n of d?.notes ?? []) {
-        if (n.startsWith('set-up took')) notes.push(`${o.name} / ${system}: ${n}`);
+        if (n.startsWith('set-up ended')) notes.push(`${o.name} / ${system}: ${n}`);
       }
     }
   }
