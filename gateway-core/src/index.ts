@@ -22,3 +22,4 @@ export * from './path/stream.js';
 export * from './telemetry/index.js';
 export * from './racing/weights.js';
 export * from './racing/racer.js';
+export * from './path/mtu.js';
