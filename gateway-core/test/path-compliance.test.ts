@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { Path } from '../src/path/path.js';
 import { UdpCarrierPath, UdpListener, UdpPeerPath } from '../src/path/udp.js';
 import { StreamListener, openTcpCarrierPath, openTlsCarrierPath, type StreamPath } from '../src/path/stream.js';
+import { FrameDecoder, MAX_FRAME_PAYLOAD, frame } from '../src/path/framing.js';
 
 /** The server end of a transport: accepts peers and hands out one Path per peer. */
 interface TestServer {
@@ -296,5 +297,29 @@ describe('TLS path verification', () => {
     } finally {
       l.close();
     }
+  });
+});
+
+describe('stream framing', () => {
+  test('datagrams survive any chunking of the stream (1-byte chunks, random splits, many per chunk)', () => {
+    const datagrams = [Buffer.alloc(0), Buffer.from([1]), Buffer.alloc(1400, 2), Buffer.alloc(9000, 3), Buffer.from('end')];
+    const wire = Buffer.concat(datagrams.map(frame));
+    let seed = 7;
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    for (const split of ['bytes', 'random', 'whole'] as const) {
+      const got: Buffer[] = [];
+      const dec = new FrameDecoder((d) => got.push(d));
+      for (let off = 0; off < wire.length;) {
+        const n = split === 'bytes' ? 1 : split === 'whole' ? wire.length : 1 + rand(3000);
+        dec.push(wire.subarray(off, off + n));
+        off += n;
+      }
+      assert.deepEqual(got, datagrams, split);
+      assert.equal(dec.pendingBytes, 0);
+    }
+  });
+
+  test('a datagram over the frame limit is refused', () => {
+    assert.throws(() => frame(Buffer.alloc(MAX_FRAME_PAYLOAD + 1)), /frame limit/);
   });
 });
