@@ -103,6 +103,10 @@ describe('S0 racing: a carrier that drops UDP, then TCP', { skip: !isRoot() && p
     assert.equal(st.paths[BLOCKED]!.state, 'up');
     assert.deepEqual(st.racing[0]!.active, { stream: 1, kind: 'udp', weight: 20 });
     assert.equal(st.paths[0]!.kind, 'udp');
+    // The TCP connection was pinned to the blocked carrier before it connected (SO_BINDTODEVICE):
+    // the cloud sees it from that carrier's address, although the edge's default route is carrier 0.
+    const cloud = (await gw.cloudStatus()) as GatewayStatus & { paths: { transport: string | null }[] };
+    assert.match(cloud.paths[BLOCKED]?.transport ?? '', new RegExp(`^tcp peer ${topo.addr.edgeWan(BLOCKED).replace(/\./g, '\\.')}:`));
   });
 
   test('over TCP the carrier carries its share of a byte-identical download', async () => {
