@@ -6,6 +6,7 @@
 # so the chart runs either one unchanged.
 #
 #   deploy/build-image.sh [IMAGE]        default IMAGE: localhost/braid:dev
+#   BRAID_IMAGE_NO_TSC=1 deploy/build-image.sh   use the dist/ directories as they are
 #
 # Rebuilds only when an input changed (node binary, lockfile, built JavaScript, native addon):
 # the inputs' hash is stored as the image label braid.inputs. Prints the image name.
@@ -15,7 +16,8 @@ image=${1:-localhost/braid:dev}
 command -v podman >/dev/null || { echo "build-image: podman not found (scripts/setup-podman.sh installs it)" >&2; exit 2; }
 
 # The JavaScript the image runs: tsc -b is incremental, cheap when nothing changed.
-npx tsc -b >&2
+# BRAID_IMAGE_NO_TSC=1 packs the dist/ already there (built by an earlier step) as it is.
+[ "${BRAID_IMAGE_NO_TSC:-}" = 1 ] || npx tsc -b >&2
 addon=gateway-core/native/build/Release/braid_native.node
 [ -f "$addon" ] || { echo "build-image: $addon missing (run npm ci)" >&2; exit 2; }
 

@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "setup-podman: not root, skipping podman setup (container tests will skip)" >&2
   exit 0
 fi
-PKGS=(podman runc buildah fuse-overlayfs slirp4netns uidmap busybox-static)
+PKGS=(podman runc buildah fuse-overlayfs slirp4netns uidmap busybox-static catatonit)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,7 @@
 // The cloud's exit: merged packets leave through the kernel's routing with their source
 // masqueraded to the cloud's own address, and answers come back through conntrack to the
 // tunnel. TCP MSS is clamped to the tunnel MTU in both directions.
-import { nft, nftDeleteTable, readSysctl, writeSysctl, type Logger } from '@braid/gateway-core';
+import { nft, nftDeleteTable, loosenRpFilter, readSysctl, writeSysctl, type Logger } from '@braid/gateway-core';
 
 const NFT_TABLE = 'braid_cloud';
 
@@ -26,7 +26,7 @@ export async function installEgress(device: string, pool: string, nat: boolean, 
     writeSysctl('net.ipv4.ip_forward', '1');
     log.warn('net.ipv4.ip_forward was 0: enabled it (the cloud forwards merged traffic)');
   }
-  writeSysctl(`net.ipv4.conf.${device}.rp_filter`, '2');
+  loosenRpFilter(device);
   await nft(egressScript(device, pool, nat, iface));
   log.info({ pool, nat, interface: iface ?? 'any' }, 'egress installed');
 }

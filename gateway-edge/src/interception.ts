@@ -8,7 +8,7 @@
 //   ip route default dev braid0 table T
 //   nft: masquerade into braid0 (the cloud knows the edge by its tunnel address), and clamp
 //        TCP MSS to the tunnel MTU so clients never send packets the tunnel would fragment.
-import { ip, nft, nftDeleteTable, readSysctl, writeSysctl, type EdgeConfig, type Logger } from '@braid/gateway-core';
+import { ip, nft, nftDeleteTable, loosenRpFilter, readSysctl, writeSysctl, type EdgeConfig, type Logger } from '@braid/gateway-core';
 
 const NFT_TABLE = 'braid_edge';
 
@@ -55,7 +55,7 @@ export async function installInterception(plan: InterceptionPlan, log: Logger): 
   }
   // Return traffic arrives on the tunnel from addresses routed elsewhere: strict reverse-path
   // filtering would drop it. Loose mode still drops unroutable sources.
-  writeSysctl(`net.ipv4.conf.${plan.device}.rp_filter`, '2');
+  loosenRpFilter(plan.device);
   await ip('route', 'replace', 'default', 'dev', plan.device, 'table', String(plan.table));
   for (const from of plan.clientSubnets) {
     for (const to of plan.bypass) {

@@ -202,6 +202,9 @@ readinessProbe:
   secret:
     secretName: {{ .tlsSecret }}
     defaultMode: 0400
+    # Explicit: a gateway without its certificates cannot start (podman 4.3's kube play also
+    # needs the field set).
+    optional: false
 - name: tun
   hostPath:
     path: /dev/net/tun

@@ -51,6 +51,18 @@ export function writeSysctl(key: string, value: string): void {
   }
 }
 
+/**
+ * Return traffic arrives on the tunnel from addresses routed elsewhere, which strict
+ * reverse-path filtering drops. The kernel applies max(conf.all, conf.DEV): only when that is 1
+ * (strict) is DEV set to 2 (loose). Off (0) already lets it through, and leaving it alone keeps
+ * containers working, where /proc/sys is read-only.
+ */
+export function loosenRpFilter(dev: string): void {
+  const all = Number(readSysctl('net.ipv4.conf.all.rp_filter') ?? '0');
+  const own = Number(readSysctl(`net.ipv4.conf.${dev}.rp_filter`) ?? '0');
+  if (Math.max(all, own) === 1) writeSysctl(`net.ipv4.conf.${dev}.rp_filter`, '2');
+}
+
 /** Give a TUN device its address and MTU and bring it up. */
 export async function configureTun(dev: string, address: string, prefixLen: number, mtu: number): Promise<void> {
   await ip('addr', 'replace', `${address}/${prefixLen}`, 'dev', dev);
