@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, requireRoot } from './harness/root.js';
 import { createTopology, type Topology } from './harness/topology.js';
-import { sleep } from './harness/apps.js';
+import { REPO_ROOT, sleep } from './harness/apps.js';
 import { bridgeIntoNamespace, type Bridge } from './harness/forward.js';
 import { startGateways, EDGE_ADMIN, type Gateways } from './harness/gateways.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../gateway-core/test/telemetry-otlp-receiver.js';
@@ -21,6 +21,8 @@ const CARRIERS = [
   { name: 'lte-c', rateMbit: 5, metadata: { operator: 'O2', mcc: '262', mnc: '07', technology: 'lte' } },
 ];
 const OTLP_NS_PORT = 4318;
+const EDGE_ADMIN_API = '127.0.0.1:9466';
+const CLOUD_ADMIN_API = '127.0.0.1:9467';
 
 async function until<T>(what: string, timeoutMs: number, fn: () => T | undefined): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -55,9 +57,15 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
       OTEL_BSP_SCHEDULE_DELAY: '200',
       OTEL_RESOURCE_ATTRIBUTES: 'k8s.namespace.name=braid-it,deployment.environment.name=test',
     });
+    const certs = join(dir, 'certs');
     gw = await startGateways(topo, {
       dir,
-      edge: { carriers: CARRIERS.map((c, i) => ({ name: c.name, interface: topo.iface.edgeWan(i), metadata: c.metadata })) },
+      edge: {
+        carriers: CARRIERS.map((c, i) => ({ name: c.name, interface: topo.iface.edgeWan(i), metadata: c.metadata })),
+        admin: { grpcListen: EDGE_ADMIN_API, tls: { ca: join(certs, 'ca.pem'), cert: join(certs, 'admin.pem'), key: join(certs, 'admin.key') } },
+      },
+      // The cloud serves its admin API with its control-plane certificate (no admin.tls).
+      cloud: { admin: { grpcListen: CLOUD_ADMIN_API } },
     });
     await gw.waitReady(30_000);
   });
@@ -141,5 +149,22 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
     }
     await until('path.recovered of lte-c', 20_000, () =>
       receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'path.recovered' && s.attributes['braid.path.name'] === 'lte-c'));
+  });
+
+  test('the braid CLI reads paths, sessions and events over the admin gRPC API of both gateways', async () => {
+    const braid = (ns: string, target: string, serverName: string, ...args: string[]) => topo.exec(ns,
+      [process.execPath, join(REPO_ROOT, 'gateway-core/bin/braid.mjs'), '--target', target, '--certs', gw.certsDir, '--server-name', serverName, ...args],
+      { timeoutMs: 30_000 });
+    const paths = await braid(topo.ns.edge, EDGE_ADMIN_API, 'braid-admin', 'paths');
+    const rows = paths.stdout.trimEnd().split('\n');
+    assert.match(rows[0]!, /^SESSION +PEER +PATH +CARRIER/);
+    for (const c of CARRIERS) {
+      assert.ok(rows.some((r) => new RegExp(` ${c.name} +${c.metadata.operator} +${c.metadata.technology} +wan\\d +(up|down) `).test(r)), paths.stdout);
+    }
+    const sessions = await braid(topo.ns.cloud, CLOUD_ADMIN_API, 'braid-cloud', 'sessions');
+    assert.match(sessions.stdout, /^\d+ +demo-edge +\d\/3 /m);
+    const events = JSON.parse((await braid(topo.ns.edge, EDGE_ADMIN_API, 'braid-admin', 'events', '--json')).stdout) as { kind: string; path: string }[];
+    assert.ok(events.some((e) => e.kind === 'session.established'));
+    assert.ok(events.some((e) => e.kind === 'path.down' && e.path === 'lte-c'));
   });
 });

@@ -4,7 +4,7 @@
 // from (so NAT rebinding on a carrier is followed).
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  ControlError, DropCounters, Session, StreamListener, Telemetry, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, createScheduler,
+  ControlError, DropCounters, Session, StreamListener, Telemetry, startGatewayAdminApi, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, createScheduler,
   ipv4Destination, numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
   type AdminServer, type CarrierInfo, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
   type Path, type PeerIdentity, type TelemetryView,
@@ -45,6 +45,7 @@ export class CloudGateway {
   private started = false;
   private stopping = false;
   private telemetry: Telemetry | undefined;
+  private adminApi: ControlServer | undefined;
 
   constructor(private readonly cfg: CloudConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {
     this.pool = new AddressPool(cfg.tunnel.addressPool);
@@ -52,8 +53,10 @@ export class CloudGateway {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    this.telemetry = Telemetry.start({ role: 'cloud', id: cfg.id, version: VERSION, settings: cfg.telemetry, view: this.telemetryView(), logger: this.log });
+    const view = this.telemetryView();
+    this.telemetry = Telemetry.start({ role: 'cloud', id: cfg.id, version: VERSION, settings: cfg.telemetry, view, logger: this.log });
     const tm = this.telemetry;
+    this.adminApi = await startGatewayAdminApi(cfg.admin, cfg.control.tls, { role: 'cloud', id: cfg.id, version: VERSION, ready: () => this.started }, view, tm.events, this.log);
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
       this.admin = await startAdminServer(host, port, {
@@ -311,6 +314,7 @@ export class CloudGateway {
     await removeEgress().catch(() => undefined);
     this.tun?.close();
     await this.admin?.close();
+    await this.adminApi?.close();
     await this.telemetry?.shutdown();
     this.log.info('cloud stopped');
   }

@@ -4,7 +4,7 @@
 //   start: open TUN -> Hello over mTLS (retry with backoff) -> one UDP path per carrier
 //          -> session -> interception rules -> admin endpoint
 import {
-  DropCounters, Session, SessionCodec, Telemetry, TransportRacer, TunDevice, UdpCarrierPath, openTcpCarrierPath, openTlsCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
+  DropCounters, Session, SessionCodec, Telemetry, startGatewayAdminApi, type ControlServer, TransportRacer, TunDevice, UdpCarrierPath, openTcpCarrierPath, openTlsCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
   startAdminServer, traceHeaders, ControlError, type AdminServer, type Clock, type EdgeConfig, type HelloReply, type Logger, type Path,
   type RacerStatus, type TelemetryView, type TraceContext,
 } from '@braid/gateway-core';
@@ -42,13 +42,16 @@ export class EdgeGateway {
   private stopping = false;
   private started = false;
   private telemetry: Telemetry | undefined;
+  private adminApi: ControlServer | undefined;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    this.telemetry = Telemetry.start({ role: 'edge', id: cfg.id, version: VERSION, settings: cfg.telemetry, view: this.telemetryView(), logger: this.log });
+    const view = this.telemetryView();
+    this.telemetry = Telemetry.start({ role: 'edge', id: cfg.id, version: VERSION, settings: cfg.telemetry, view, logger: this.log });
     const tm = this.telemetry;
+    this.adminApi = await startGatewayAdminApi(cfg.admin, undefined, { role: 'edge', id: cfg.id, version: VERSION, ready: () => this.isReady() }, view, tm.events, this.log);
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
       this.admin = await startAdminServer(host, port, {
@@ -262,6 +265,7 @@ export class EdgeGateway {
     for (const p of this.paths) p?.close();
     this.tun?.close();
     await this.admin?.close();
+    await this.adminApi?.close();
     await this.telemetry?.shutdown();
     this.log.info('edge stopped');
   }

@@ -7,3 +7,8 @@ export { startControlServer } from './server.js';
 export { sendHello } from './client.js';
 export { PROTOCOL_VERSION, SESSION_SERVICE, loadControlProto, protoDir } from './proto.js';
 export { HELLO_LIMITS, MAX_CONTROL_MESSAGE_BYTES, validateHelloReply, validateHelloRequest } from './validate.js';
+export { listenMtls, type MtlsListener, type MtlsListenerOptions } from './server.js';
+export * from './admin-api.js';
+export * from './admin-proto.js';
+export * from './admin-server.js';
+export * from './admin-client.js';

@@ -21,7 +21,7 @@ import { ControlError, statusName } from './errors.js';
 import { parseHostPort } from './listen-address.js';
 import { clean, commonName, distinguishedName, hasCertificate, readTlsFiles } from './peer-cert.js';
 import { PROTOCOL_VERSION, SESSION_SERVICE, sessionServiceDefinition } from './proto.js';
-import type { ControlServer, ControlServerOptions, HelloReply, PeerIdentity } from './types.js';
+import type { ControlServer, ControlServerOptions, HelloReply, PeerIdentity, TlsFiles } from './types.js';
 import { MAX_CONTROL_MESSAGE_BYTES, validateHelloReply, validateHelloRequest } from './validate.js';
 
 /** A client has this long to finish the TLS handshake. */
@@ -35,7 +35,7 @@ function remote(socket: { remoteAddress?: string | undefined; remotePort?: numbe
 }
 
 /** Every call of every service must have come over a verified mTLS connection. */
-function requireVerifiedPeer(log: Logger): grpc.ServerInterceptor {
+export function requireVerifiedPeer(log: Logger): grpc.ServerInterceptor {
   return (method, call) => new grpc.ServerInterceptingCall(call, {
     start: (next) => {
       next({
@@ -67,9 +67,6 @@ function textHeaders(md: grpc.Metadata): Record<string, string> {
 
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
   const log = (opts.logger ?? silentLogger).child({ component: 'control' });
-  const { host, port } = parseHostPort(opts.listen);
-  const { ca, cert, key } = await readTlsFiles(opts.tls);
-
   const grpcServer = new grpc.Server({
     interceptors: [requireVerifiedPeer(log)],
     'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE_BYTES,
@@ -120,6 +117,37 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   };
   grpcServer.addService(sessionServiceDefinition(), { Hello: helloHandler });
 
+  const listener = await listenMtls({ listen: opts.listen, tls: opts.tls, log, grpcServer, peerKind: 'edge', what: 'control plane' });
+  return { port: listener.port, close: () => listener.close() };
+}
+
+export interface MtlsListenerOptions {
+  /** "host:port"; port 0 picks a free port. */
+  listen: string;
+  tls: TlsFiles;
+  log: Logger;
+  /** The gRPC server whose services are reached through this listener. */
+  grpcServer: grpc.Server;
+  /** Who is expected to connect, for log lines ("edge", "operator"). */
+  peerKind: string;
+  /** What listens, for log lines ("control plane", "admin API"). */
+  what: string;
+}
+
+export interface MtlsListener {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `grpcServer` on a TLS listener that demands a client certificate chaining to `tls.ca`
+ * (see the top of this file for why TLS is terminated here). Shared by the control plane and
+ * the admin API.
+ */
+export async function listenMtls(o: MtlsListenerOptions): Promise<MtlsListener> {
+  const { log, grpcServer } = o;
+  const { host, port } = parseHostPort(o.listen);
+  const { ca, cert, key } = await readTlsFiles(o.tls);
   // TLS is already terminated when grpc-js sees the socket: it gets "insecure" credentials, and
   // still reports the verified TLS peer through call.getAuthContext() (the injected socket is
   // the TLSSocket itself).
@@ -144,10 +172,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       const reason = clean(String(socket.authorizationError ?? 'unknown'));
       if (hasCertificate(peerCert)) {
         log.warn({ peer: from, cn: commonName(peerCert.subject), issuer: distinguishedName(peerCert.issuer), reason },
-          `edge refused: client certificate not trusted (CN=${commonName(peerCert.subject)}, ` +
+          `${o.peerKind} refused: client certificate not trusted (CN=${commonName(peerCert.subject)}, ` +
           `issuer=${distinguishedName(peerCert.issuer)}, reason=${reason}) from ${from}`);
       } else {
-        log.warn({ peer: from, reason }, `edge refused: no client certificate (reason=${reason}) from ${from}`);
+        log.warn({ peer: from, reason }, `${o.peerKind} refused: no client certificate (reason=${reason}) from ${from}`);
       }
       socket.destroy();
       return;
@@ -161,7 +189,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     socket.once('close', () => sockets.delete(socket));
     // Errors on an established connection (peer reset...) are handled by grpc-js's session;
     // this listener only keeps an unhandled 'error' from crashing the process.
-    socket.on('error', (err) => log.debug({ peer: from, err: err.message }, 'control connection error'));
+    socket.on('error', (err) => log.debug({ peer: from, err: err.message }, `${o.what} connection error`));
     injector.injectConnection(socket);
   });
 
@@ -172,7 +200,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     // Handshake never completed: the client refused our certificate, spoke no TLS, timed out...
     // (_parent is the accepted TCP socket: undocumented, hence only a fallback for the address.)
     const from = remote(socket.remoteAddress ? socket : ((socket as { _parent?: Socket })._parent ?? socket));
-    log.warn({ peer: from, err: err.code ?? err.message }, `control TLS handshake failed (${clean(err.code ?? err.message)}) from ${from}`);
+    log.warn({ peer: from, err: err.code ?? err.message }, `${o.what} TLS handshake failed (${clean(err.code ?? err.message)}) from ${from}`);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -182,10 +210,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       resolve();
     });
   });
-  tlsServer.on('error', (err) => log.error({ err }, 'control listener error'));
+  tlsServer.on('error', (err) => log.error({ err }, `${o.what} listener error`));
   const address = tlsServer.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
-  log.info({ listen: `${host.includes(':') ? `[${host}]` : host}:${boundPort}` }, 'control plane listening (mTLS)');
+  log.info({ listen: `${host.includes(':') ? `[${host}]` : host}:${boundPort}` }, `${o.what} listening (mTLS)`);
 
   let closing: Promise<void> | undefined;
   return {
