@@ -211,6 +211,11 @@ export class LinkDirection {
     return n;
   }
 
+  /** True while packets wait in the queue or the delay line (the driver must keep ticking). */
+  get pending(): boolean {
+    return this.queue.size > 0 || this.delayLine.size > 0;
+  }
+
   /** Time (us) of the next packet due out of the delay line, or Infinity. */
   nextReleaseUs(): number {
     return this.delayLine.size > 0 ? this.delayLine.peekTime() : Infinity;
