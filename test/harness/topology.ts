@@ -12,7 +12,7 @@ import {
 import { ManagedProcess, type SpawnOptions } from './process.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DirStats } from '../emulator/link.js';
 import { validateCarrierEmulation, type CarrierEmulation } from '../emulator/spec.js';
@@ -229,7 +229,9 @@ class NamespaceTopology implements Topology {
     // The spec goes through a file: generated traces can hold a million opportunities.
     this.emuDir ??= mkdtempSync(join(tmpdir(), `braid-emu-${this.prefix}-`));
     const specFile = join(this.emuDir, `car${i}.json`);
-    writeFileSync(specFile, JSON.stringify(emulate));
+    // The emulator runs in the repository root: make trace paths independent of our cwd.
+    const abs = (d: CarrierEmulation['up']): CarrierEmulation['up'] => (d.traceFile ? { ...d, traceFile: resolve(d.traceFile) } : d);
+    writeFileSync(specFile, JSON.stringify({ up: abs(emulate.up), down: abs(emulate.down) }));
     const emu = new EmulatorProcess();
     const p = this.spawn(this.ns.carriers[i]!, [
       process.execPath, '--conditions=source', '--import', 'tsx', EMULATOR_MAIN, '--spec', specFile,
