@@ -71,7 +71,8 @@ describe('S0 racing: a carrier that drops UDP, then TCP', { skip: !isRoot() && p
           racing: { switchThresholdMs: T_MS, anomalyThresholdMs: ANOMALY_MS, tlsPort: TLS_PORT, weights: { p1: 20, p2: 10, p3: 30 } },
         },
       },
-      cloud: { dataPlane: { tcpListen: `${topo.addr.cloudPublic}:7000`, tlsListen: `${topo.addr.cloudPublic}:${TLS_PORT}` } },
+      // The cloud announces the keepalive both ends use; the edge keeps its anomaly threshold above three of them.
+      cloud: { dataPlane: { keepaliveMs: 200, tcpListen: `${topo.addr.cloudPublic}:7000`, tlsListen: `${topo.addr.cloudPublic}:${TLS_PORT}` } },
     });
     await gw.waitReady(30_000);
   });

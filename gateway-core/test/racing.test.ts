@@ -444,6 +444,12 @@ describe('racing configuration', () => {
     assert.throws(() => parseEdgeConfig(edge({ switchThresholdMs: 5 }), 'edge.yaml'), /switchThresholdMs: expected a number between 10 and 600000/);
   });
 
+  test('the anomaly threshold must exceed two keepalives (an idle carrier hears only keepalive answers)', () => {
+    const cfg = { ...edge({ anomalyThresholdMs: 2000 }), dataPlane: { keepaliveMs: 1000, racing: { anomalyThresholdMs: 2000 } } };
+    assert.throws(() => parseEdgeConfig(cfg, 'edge.yaml'), /dataPlane\.racing\.anomalyThresholdMs: expected more than twice keepaliveMs \(1000\)/);
+    assert.equal(parseEdgeConfig({ ...cfg, dataPlane: { keepaliveMs: 200, racing: { anomalyThresholdMs: 1500 } } }).dataPlane.racing.anomalyThresholdMs, 1500);
+  });
+
   test('cascade lists known transports only', () => {
     assert.throws(() => parseEdgeConfig(edge({ cascade: ['udp', 'quic'] }), 'edge.yaml'), /cascade\[1\]: expected one of udp\|tcp\|tls/);
     assert.deepEqual(parseEdgeConfig(edge({ cascade: ['udp'] })).dataPlane.racing.cascade, ['udp']);

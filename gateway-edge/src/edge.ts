@@ -143,7 +143,9 @@ export class EdgeGateway {
       clock: this.clock,
       cascade: racing.cascade,
       switchThresholdMs: racing.switchThresholdMs,
-      anomalyThresholdMs: racing.anomalyThresholdMs,
+      // The cloud may announce a longer keepalive than the edge's config assumed: an idle carrier
+      // hears from it only that often, so the anomaly threshold never goes below three of them.
+      anomalyThresholdMs: Math.max(racing.anomalyThresholdMs, 3 * (r.keepaliveMs || this.cfg.dataPlane.keepaliveMs)),
       weights: racing.weights,
       keepSeveralStreams: racing.keepSeveralStreams,
       logger: this.log,

@@ -7,7 +7,7 @@ import {
   bool, expecting, filePath, host, hostPort, ifname, intIn, ipv4Cidr, listOf, oneOf, section, stringParsedBy, stringWhere,
 } from './fields.js';
 import { parseHostPort } from './net.js';
-import { racingSchema, streamListen } from '../racing/config.js';
+import { checkAnomalyAfterKeepalive, racingSchema, streamListen } from '../racing/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const CARRIER_TECHNOLOGIES = ['lte', 'nr', 'umts', 'wifi', 'ethernet', 'satellite', 'other'] as const;
@@ -141,7 +141,7 @@ export const edgeConfigSchema = section({
       .default(7501),
     rulePriority: intIn(1, 32765).default(7500),
   })),
-  dataPlane: section({ ...dataPlaneTuningShape, racing: racingSchema }).prefault({}),
+  dataPlane: section({ ...dataPlaneTuningShape, racing: racingSchema }).superRefine(checkAnomalyAfterKeepalive).prefault({}),
   admin: adminSchema('127.0.0.1:9464'),
   telemetry: telemetrySchema,
   log: logSchema,

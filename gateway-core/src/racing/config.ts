@@ -32,6 +32,21 @@ export const racingSchema = section({
 
 export type RacingConfig = z.output<typeof racingSchema>;
 
+/**
+ * An idle carrier hears from the peer only once per keepalive: an anomaly threshold shorter than
+ * two keepalives would rerun the racing on healthy idle carriers.
+ */
+export function checkAnomalyAfterKeepalive(dp: { keepaliveMs: number; racing: { anomalyThresholdMs: number } }, ctx: z.RefinementCtx): void {
+  if (dp.racing.anomalyThresholdMs <= 2 * dp.keepaliveMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['racing', 'anomalyThresholdMs'],
+      input: dp.racing.anomalyThresholdMs,
+      message: `expected more than twice keepaliveMs (${dp.keepaliveMs}) so an idle carrier is not re-established between keepalives, got ${dp.racing.anomalyThresholdMs}`,
+    });
+  }
+}
+
 /** Cloud: a host:port to listen on, or "" for none. */
 export const streamListen = (what: string, def: string) =>
   stringParsedBy(`host:port to listen on for ${what}, or "" to disable it`, (s) => {
