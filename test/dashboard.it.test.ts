@@ -17,6 +17,8 @@ import { exposeFromNamespace, type Bridge } from './harness/forward.js';
 import { startGateways, type Gateways } from './harness/gateways.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** The little of the DOM the in-page functions use (this project compiles without lib "dom"). */
+declare const document: { querySelector(selector: string): { getAttribute(name: string): string | null } | null };
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 const skipWhy = !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)'
   : !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `needs ${CHROMIUM} (apt-get install chromium; scripts/setup.sh does)` : false;
