@@ -23,3 +23,4 @@ export * from './telemetry/index.js';
 export * from './racing/weights.js';
 export * from './racing/racer.js';
 export * from './path/mtu.js';
+export * from './congestion/index.js';
