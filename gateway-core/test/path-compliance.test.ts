@@ -286,6 +286,21 @@ pathCompliance(udpFactory());
 pathCompliance(streamFactory('tcp', certs));
 pathCompliance(streamFactory('tls', certs));
 
+describe('stream listener bounds', () => {
+  test('a connection that stays silent is closed after the idle timeout', async () => {
+    const l = await StreamListener.open({ kind: 'tcp', host: '127.0.0.1', port: 0, idleTimeoutMs: 150 });
+    try {
+      const client = await openTcpCarrierPath({ remoteHost: '127.0.0.1', remotePort: l.port, connectTimeoutMs: 2000 });
+      let closed = false;
+      client.onClose(() => { closed = true; });
+      await waitFor(() => closed, 3000, 'idle close');
+      assert.equal(l.connections, 0);
+    } finally {
+      l.close();
+    }
+  });
+});
+
 describe('TLS path verification', () => {
   test('a certificate for another name is refused', async () => {
     const l = await StreamListener.open({ kind: 'tls', host: '127.0.0.1', port: 0, tls: certs() });

@@ -233,6 +233,13 @@ export interface StreamListenerOptions {
   maxQueueBytes?: number;
   /** Connections beyond this are refused at once (default 4096). */
   maxConnections?: number;
+  /**
+   * A connection silent for this long is closed (default 60 s). Edges send keepalives far more
+   * often; this bounds what connections that never speak (scans, dead peers) can hold.
+   */
+  idleTimeoutMs?: number;
+  /** TLS handshakes must finish within this (default 10 s). */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -249,7 +256,7 @@ export class StreamListener {
     let server: net.Server;
     if (opts.kind === 'tls') {
       if (!opts.tls) throw new Error('a TLS stream listener needs a certificate and key');
-      server = tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' });
+      server = tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000 });
     } else {
       server = net.createServer();
     }
@@ -268,6 +275,7 @@ export class StreamListener {
   private accept(s: net.Socket): void {
     s.setNoDelay(true);
     s.setKeepAlive(true, 5000);
+    s.setTimeout(this.opts.idleTimeoutMs ?? 60_000, () => s.destroy());
     const remote = { address: s.remoteAddress ?? '', port: s.remotePort ?? 0 };
     const p = new StreamPath(s, this.kind, `${this.kind} peer ${remote.address}:${remote.port}`, this.opts.maxQueueBytes, remote);
     this.conns.add(p);
