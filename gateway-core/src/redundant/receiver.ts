@@ -329,7 +329,8 @@ export class RedundantReceiver {
     let nextDue = Infinity;
     for (const e of this.table.entries()) {
       const due = e.nacks === 0 ? e.detectedUs + guard : e.lastNackUs + this.retryUs;
-      if (due > now) {
+      // 1 us of slack: a timer may fire a rounding error before the deadline it was armed for.
+      if (due > now + 1) {
         if (due < nextDue) nextDue = due;
         continue;
       }
@@ -372,7 +373,7 @@ export class RedundantReceiver {
   /** Arm the one timer for `at` unless it is already due earlier (a late fire finds nothing to do). */
   private arm(now: number, at: number): void {
     if (at === Infinity) return;
-    at = Math.max(at, now);
+    at = Math.max(at, now + 1);
     if (this.timer && this.timerAt <= at) return;
     this.timer?.cancel();
     this.timerAt = at;

@@ -58,6 +58,8 @@ export interface LinkDelay {
   lastSampleUs: number;
   lastSource: DelaySource | undefined;
   loss: number | undefined;
+  /** How long data sent on the link has gone unanswered, us (0: none); a lower bound on its delay now. */
+  stallUs: number;
 }
 
 const SMOOTH = 1 / 4;
@@ -84,7 +86,7 @@ export class LinkSelector {
     this.targetLoss = policy.targetLoss ?? 1e-3;
     this.assumedLoss = policy.assumedLoss ?? 0.02;
     this.activeWindowUs = policy.activeWindowUs ?? 200_000;
-    for (const s of specs) this.links.set(s.id, { id: s.id, type: s.type, usable: true, delayUs: undefined, lastSampleUs: -Infinity, lastSource: undefined, loss: undefined });
+    for (const s of specs) this.links.set(s.id, { id: s.id, type: s.type, usable: true, delayUs: undefined, lastSampleUs: -Infinity, lastSource: undefined, loss: undefined, stallUs: 0 });
   }
 
   /** A delay sample for a link (S4-2). Re-selects at once (S4-3). */
@@ -94,7 +96,29 @@ export class LinkSelector {
     l.delayUs = l.delayUs === undefined ? us : l.delayUs + (us - l.delayUs) * SMOOTH;
     l.lastSampleUs = nowUs;
     l.lastSource = source;
+    // A probe answered: the link works now, whatever data it swallowed before.
+    if (source === 'probe') l.stallUs = 0;
     this.reselect();
+  }
+
+  /**
+   * The sender's view of a link that carries data: its oldest copy has gone unanswered for
+   * `us` (0: nothing overdue). A link is at least that slow right now, so it ranks by
+   * max(delay, stall): a link that stops answering (outage, handover) leaves the selection
+   * within about two of its delays, without waiting for the session's liveness verdict.
+   */
+  setStall(id: number, us: number): void {
+    const l = this.links.get(id);
+    if (!l || l.stallUs === us) return;
+    l.stallUs = us;
+    this.reselect();
+  }
+
+  /** Delay a link ranks by: measured, or longer while it is stalled. */
+  effectiveDelayUs(id: number): number {
+    const l = this.links.get(id);
+    if (!l) return Infinity;
+    return Math.max(l.delayUs ?? Infinity, l.stallUs);
   }
 
   /** The session's liveness verdict (a down link is never selected). */
@@ -134,7 +158,7 @@ export class LinkSelector {
   ranked(): number[] {
     return [...this.links.values()]
       .filter((l) => l.usable)
-      .sort((a, b) => (a.delayUs ?? Infinity) - (b.delayUs ?? Infinity) || a.id - b.id)
+      .sort((a, b) => this.effectiveDelayUs(a.id) - this.effectiveDelayUs(b.id) || a.id - b.id)
       .map((l) => l.id);
   }
 
@@ -173,7 +197,7 @@ export class LinkSelector {
     if (svc) {
       for (const id of ranked) {
         const l = this.links.get(id) as LinkDelay;
-        if (svc.types.includes(l.type) && l.delayUs !== undefined && l.delayUs <= svc.maxDelayUs) required.push(id);
+        if (svc.types.includes(l.type) && this.effectiveDelayUs(id) <= svc.maxDelayUs) required.push(id);
       }
     }
     const pref = this.policy.preferredTypes;
@@ -181,7 +205,7 @@ export class LinkSelector {
       const limit = this.policy.preferredMaxDelayUs ?? Infinity;
       for (const id of ranked) {
         const l = this.links.get(id) as LinkDelay;
-        if (!required.includes(id) && pref.includes(l.type) && (l.delayUs ?? Infinity) <= limit) ahead.push(id);
+        if (!required.includes(id) && pref.includes(l.type) && this.effectiveDelayUs(id) <= limit) ahead.push(id);
       }
     }
     const order = [...required, ...ahead, ...ranked.filter((id) => !required.includes(id) && !ahead.includes(id))];

@@ -75,6 +75,10 @@ interface Sent {
 
 /** Send times kept per packet (one per link it went out on, newest kept). */
 const MAX_SENDS_PER_PACKET = 8;
+/** Unanswered sends tracked per link (for stall detection). */
+const MAX_PENDING_PER_LINK = 1024;
+/** A link is stalled when its oldest unanswered copy is older than max(2 x delay, delay + this). */
+const STALL_MARGIN_US = 20_000;
 const MIN_TAIL_US = 10_000;
 const MAX_TAIL_US = 1_000_000;
 
@@ -98,6 +102,8 @@ export class RedundantSender {
   private tailTimer: TimerHandle | undefined;
   private flushTimer: TimerHandle | undefined;
   private closed = false;
+  /** Per link: copies sent and not yet covered by an echo, oldest first. */
+  private readonly pending = new Map<number, { seq: number; t: number }[]>();
 
   constructor(private readonly opts: RedundantSenderOptions) {
     this.history = new Array<Sent | undefined>(opts.historyPackets ?? 4096);
@@ -137,6 +143,8 @@ export class RedundantSender {
 
   /** Forward a delay sample (S4-2) to the selection, which re-selects. */
   onDelaySample(linkId: number, us: number, source: DelaySource): void {
+    // A probe answered: what the link swallowed before no longer says anything about it.
+    if (source === 'probe') this.pending.delete(linkId);
     this.opts.selector.onDelaySample(linkId, us, source, this.opts.clock.nowUs());
   }
 
@@ -148,6 +156,14 @@ export class RedundantSender {
     if (this.closed) return;
     const now = this.opts.clock.nowUs();
     if (nack.echoSeq > 0) {
+      // Links are FIFO: the echoed copy and everything sent on the link before it are answered.
+      const q = this.pending.get(linkId);
+      if (q) {
+        let last = -1;
+        for (let i = 0; i < q.length; i++) if ((q[i] as { seq: number }).seq === nack.echoSeq) last = i;
+        if (last >= 0) q.splice(0, last + 1);
+        if (q.length === 0) this.opts.selector.setStall(linkId, 0);
+      }
       const sent = this.sendTimeUs(nack.echoSeq, linkId);
       if (sent !== undefined) {
         const d = now - sent - nack.turnaroundUs;
@@ -207,6 +223,7 @@ export class RedundantSender {
 
   /** Put one packet on the selected links (through the pacer). False when no link took it. */
   private put(seq: number, payload: Buffer, now: number, retransmit: boolean): boolean {
+    this.checkStalls(now);
     const selected = this.opts.selector.select(this.demandPackets(), this.opts.service);
     const plan = this.opts.pacer.plan(selected, this.opts.selector.ranked(), payload.length, now);
     this.stats.skipped += plan.skipped.length;
@@ -228,12 +245,26 @@ export class RedundantSender {
       else this.stats.copies++;
       entry.links.push(id);
       entry.times.push(now);
+      let q = this.pending.get(id);
+      if (!q) this.pending.set(id, (q = []));
+      q.push({ seq, t: now });
+      if (q.length > MAX_PENDING_PER_LINK) q.shift();
       if (entry.links.length > MAX_SENDS_PER_PACKET) {
         entry.links.shift();
         entry.times.shift();
       }
     }
     return out > 0;
+  }
+
+  /** Tell the selection which links have left data unanswered for too long (see LinkSelector.setStall). */
+  private checkStalls(now: number): void {
+    for (const [id, q] of this.pending) {
+      const oldest = q[0];
+      const d = this.opts.selector.delay(id)?.delayUs ?? 0;
+      const age = oldest ? now - oldest.t : 0;
+      this.opts.selector.setStall(id, age > Math.max(2 * d, d + STALL_MARGIN_US) ? age : 0);
+    }
   }
 
   private resend(seq: number, now: number): void {

@@ -36,6 +36,8 @@ export interface SimPairOptions {
   sender?: Partial<Omit<RedundantSenderOptions, 'clock' | 'selector' | 'pacer' | 'transmit'>>;
   /** Feed each link's round trip as an idle probe sample at the start (as the session's probes would). */
   probeAtStart?: boolean;
+  /** Probe the links the selection wants probed this often while data flows (0: never). Default 50 ms. */
+  probeEveryMs?: number;
 }
 
 export interface SimPair {
@@ -75,34 +77,56 @@ export function createSimPair(o: SimPairOptions): SimPair {
     send(payload) {
       const seq = pair.sender.send(payload);
       if (seq !== undefined) pair.sentAtUs.set(seq, clock.nowUs());
+      lastSendUs = clock.nowUs();
+      if (!probing && probeEveryUs > 0) {
+        probing = true;
+        clock.setTimer(probeEveryUs, probeRound);
+      }
       return seq;
     },
+  };
+  // The session's probes, as far as the class sees them: a probe and its echo each cross the
+  // link (with its delay, loss and outages); an answered probe is a 'probe' delay sample.
+  const probeEveryUs = (o.probeEveryMs ?? 50) * 1000;
+  let lastSendUs = -Infinity;
+  let probing = false;
+  const probeRound = (): void => {
+    const now = clock.nowUs();
+    if (now - lastSendUs > 1_000_000) {
+      probing = false;
+      return;
+    }
+    for (const l of o.links) {
+      if (!selector.probeWanted(l.id, now)) continue;
+      carry(l.id, 'fwd', () => carry(l.id, 'rev', () => pair.sender.onDelaySample(l.id, clock.nowUs() - now, 'probe')), false);
+    }
+    clock.setTimer(probeEveryUs, probeRound);
   };
 
   const down = (l: SimRedundantLink, now: number): boolean =>
     (l.outages ?? []).some(([a, b]) => now - t0 >= a * 1000 && now - t0 < b * 1000);
 
   /** Carry one datagram over link `id` in direction `dir`, then run `arrive` (maybe twice). */
-  const carry = (id: number, dir: 'fwd' | 'rev', arrive: () => void): boolean => {
+  const carry = (id: number, dir: 'fwd' | 'rev', arrive: () => void, count = true): boolean => {
     const l = byId.get(id);
     if (!l) return false;
     const now = clock.nowUs();
     if (down(l, now) || rand() * 100 < (l.lossPct ?? 0)) {
-      pair.dropped++;
+      if (count) pair.dropped++;
       return true; // it left; the link lost it
     }
     const key = `${id}${dir}`;
-    const at = Math.max(now + l.delayMs * 1000 + rand() * (l.jitterMs ?? 0) * 1000, lastArrival.get(key) ?? 0);
+    const at = Math.max(Math.round(now + l.delayMs * 1000 + rand() * (l.jitterMs ?? 0) * 1000), lastArrival.get(key) ?? 0);
     lastArrival.set(key, at);
-    const copies = rand() * 100 < (l.dupPct ?? 0) ? 2 : 1;
+    const copies = count && rand() * 100 < (l.dupPct ?? 0) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
       clock.setTimer(at - now + c * 100, () => {
         // A link that went down while the packet was on it loses it too.
         if (down(l, clock.nowUs())) {
-          pair.dropped++;
+          if (count) pair.dropped++;
           return;
         }
-        pair.carried++;
+        if (count) pair.carried++;
         arrive();
       });
     }
