@@ -23,4 +23,5 @@ export * from './telemetry/index.js';
 export * from './racing/weights.js';
 export * from './racing/racer.js';
 export * from './path/mtu.js';
+export * from './k8s/index.js';
 export * from './congestion/index.js';
