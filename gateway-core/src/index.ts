@@ -25,3 +25,4 @@ export * from './racing/racer.js';
 export * from './path/mtu.js';
 export * from './k8s/index.js';
 export * from './congestion/index.js';
+export * as redundant from './redundant/index.js';
