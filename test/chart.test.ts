@@ -92,6 +92,7 @@ describe('ConfigMaps hold configs the gateways accept', () => {
           assert.equal(cfg.admin.listen, '0.0.0.0:9465');
           assert.equal(cfg.control.listen, '0.0.0.0:7443');
           assert.equal(cfg.dataPlane.listen, '0.0.0.0:7000');
+          if (name !== 'everything') assert.equal(cfg.dataPlane.publicHost, 'braid-cloud-data.braid.svc');
         }
       }
     });

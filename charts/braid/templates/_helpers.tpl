@@ -112,7 +112,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "braid.cloudConfig" -}}
 {{- $c := .Values.cloud -}}
 {{- $dp := dict "listen" (printf "0.0.0.0:%d" (int $c.dataPort)) -}}
-{{- if $c.publicHost -}}{{- $_ := set $dp "publicHost" $c.publicHost -}}{{- end -}}
+{{- /* Edges send data where the Hello tells them: the configured public host, else the UDP
+       data Service (resolvable by edges in this cluster; external edges need cloud.publicHost). */ -}}
+{{- $_ := set $dp "publicHost" (default (printf "%s.%s.svc" (include "braid.cloudDataService" .) .Release.Namespace) $c.publicHost) -}}
 {{- if $c.publicPort -}}{{- $_ := set $dp "publicPort" (int $c.publicPort) -}}{{- end -}}
 {{- $egress := dict "nat" $c.egress.nat -}}
 {{- if $c.egress.interface -}}{{- $_ := set $egress "interface" $c.egress.interface -}}{{- end -}}
