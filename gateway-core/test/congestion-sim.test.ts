@@ -51,6 +51,17 @@ test('two flows share one link: utilisation >= 90%, fair within 0.8', () => {
   assert.ok(r.fairness >= 0.8, `fairness ${r.fairness}`);
 });
 
+test('paced mode for real: four flows on 64 kbit/s with 1 ms timers pace; with timers 100 ms late the guard fires', () => {
+  const healthy = runBench(sc('gprs4'));
+  assert.ok(healthy.cwndTrace.some((c) => c < 1500), 'flow 0 went below one MTU (paced)');
+  assert.ok(healthy.final.actualPacingUs > 0 && healthy.final.actualPacingUs - healthy.final.theoreticalPacingUs <= 1000,
+    `1 ms granularity: actual ${healthy.final.actualPacingUs} vs theoretical ${healthy.final.theoreticalPacingUs}`);
+  const faulty = runBench({ ...sc('gprs4'), timerLateUs: 100_000 });
+  assert.ok(faulty.final.actualPacingUs - faulty.final.theoreticalPacingUs >= 100_000);
+  assert.ok(faulty.final.guardedDecreases > 0, 'the pacing-fault guard held cwnd at MTU');
+  for (const r of [healthy, faulty]) assert.ok(r.utilisation >= 0.9, `utilisation ${r.utilisation}`);
+});
+
 test('a very slow link with Node-like 1 ms timers and timers 100 ms late still carries its capacity', () => {
   const r = runBench({ ...sc('gprs'), timerLateUs: 100_000 });
   assert.ok(r.utilisation >= 0.9, `utilisation ${r.utilisation}`);

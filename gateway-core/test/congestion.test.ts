@@ -190,6 +190,16 @@ test('S3-4 guard: when MD stays above MTU the guarded decrease is the plain one;
   assert.equal(paced.cwnd, MTU);
 });
 
+test("guard window option 'lateness': only the timer's lateness (actual - theoretical) counts", () => {
+  const cc = withBase({ mdRule: 'fixed', md: 0.5, initialCwnd: 1.2 * MTU, guardWindow: 'lateness' });
+  cc.recordPacedSend(400 * MS, 430 * MS, 2_000_000); // a healthy-ish WAN paced send, 30 ms late
+  assert.equal(cc.onAck(150 * MS, 0, 2_040_000), 'decrease', '40 ms later: beyond the 30 ms lateness');
+  assert.equal(cc.cwnd, 0.6 * MTU);
+  const faulty = withBase({ mdRule: 'fixed', md: 0.5, initialCwnd: 1.2 * MTU, guardWindow: 'lateness' });
+  faulty.recordPacedSend(5, 100 * MS, 2_000_000);
+  assert.equal(faulty.onAck(150 * MS, 0, 2_050_000), 'decrease-guarded');
+});
+
 test('S3-4: D at or below the threshold: multiplicative increase below ssthresh, additive above', () => {
   const cc = withBase({ initialCwnd: 10 * MTU, aiMaxVelocity: 1 });
   cc.canSend(10 * MTU, 1_000_000); // the window is in use

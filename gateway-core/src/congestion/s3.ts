@@ -74,6 +74,13 @@ export interface S3Params {
   baseFreezeMaxUs: number;
   /** Round trip assumed for pacing before the first D sample. */
   initialRttUs: number;
+  /**
+   * How long after a paced send the pacing-fault guard holds: 'actual' = that send's actual
+   * timer delay (S3-4 as written); 'lateness' = only how late its timer fired (actual -
+   * theoretical). On WAN paths a paced interval (MTU x RTT / cwnd) is longer than a round
+   * trip, so with 'actual' the guard also holds healthy paced paths at MTU.
+   */
+  guardWindow: 'actual' | 'lateness';
   /** Rate-probing guarantee: a blocked path may still send one packet after this long without an ack (at least 2 x RTT). */
   stallUs: number;
 }
@@ -100,6 +107,7 @@ export const DEFAULT_S3: Readonly<S3Params> = Object.freeze({
   baseFreezeMaxUs: 60_000_000,
   initialRttUs: 100_000,
   stallUs: 200_000,
+  guardWindow: 'actual',
 });
 
 /** S3-5 telemetry. */
@@ -283,7 +291,7 @@ export class S3Controller {
       // Pacing-fault guard: a paced send whose timer fired `actual` late is still "recent"
       // for that long. A decrease now would put the path (back) on that faulty timer, so it
       // stops at MTU: cwnd = max(MD(cwnd), MTU).
-      if (nowUs - this.lastPacedSendUs < this.lastPacedActualUs) {
+      if (this.guardActive(nowUs)) {
         if (reduced <= p.mtu) {
           action = 'decrease-guarded';
           this.nGuarded++;
@@ -329,6 +337,14 @@ export class S3Controller {
     return 'ai';
   }
 
+  /** Pacing-fault guard: is the last paced send more recent than its (actual) timer delay? */
+  private guardActive(nowUs: number): boolean {
+    const windowUs = this.params.guardWindow === 'actual'
+      ? this.lastPacedActualUs
+      : this.lastPacedActualUs - this.lastPacedTheoreticalUs;
+    return nowUs - this.lastPacedSendUs < windowUs;
+  }
+
   private decreaseFactor(dUs: number, threshold: number): number {
     const p = this.params;
     switch (p.mdRule) {
@@ -355,7 +371,7 @@ export class S3Controller {
     }
     const p = this.params;
     const reduced = this.cwndBytes * p.md;
-    const guarded = nowUs - this.lastPacedSendUs < this.lastPacedActualUs;
+    const guarded = this.guardActive(nowUs);
     this.cwndBytes = Math.max(reduced, guarded ? p.mtu : p.minCwnd);
     if (guarded && reduced <= p.mtu) this.nGuarded++;
     this.ssthreshBytes = this.cwndBytes;

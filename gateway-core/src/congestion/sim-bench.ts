@@ -304,8 +304,8 @@ export function runBench(sc: BenchScenario, params: Partial<S3Params> = {}): Ben
   const qs = link.qSamples.filter((x) => x.t >= from).map((x) => x.q);
   const totalDelivered = delivered.reduce((a, b) => a + b, 0);
 
-  // Following a step: first 100 ms bin after which 3 consecutive bins deliver >= 90% of the
-  // new capacity with a mean queueing delay below 50 ms + one base round trip... (see docs).
+  // Following a step: the first 100 ms bin that starts 3 consecutive bins delivering >= 90%
+  // of the new capacity with a mean queueing delay within followQueueBoundUs.
   const followMs = sc.rates.slice(1).map((st, i) => {
     const next = sc.rates[i + 2];
     const endBin = Math.floor((next ? next.atMs : sc.durationMs) / 100);
@@ -361,6 +361,8 @@ export const SCENARIOS: Record<string, BenchScenario> = {
   long: { name: 'long 5M/150ms q300K', rates: [{ atMs: 0, rateMbps: 5 }], delayMs: 150, queueBytes: 300_000, durationMs: 30_000, measureFromMs: 8000 },
   // Very slow path: the window falls below one MTU, paced mode with Node-like 1 ms timers.
   gprs: { name: 'gprs 40k/100ms q15K', rates: [{ atMs: 0, rateMbps: 0.04 }], delayMs: 100, queueBytes: 15_000, durationMs: 60_000, measureFromMs: 15_000, timerGranularityUs: 1000 },
+  // Four flows on a tiny link with a 1.9 s drop-tail buffer: the latecomer case (docs, limits).
+  gprs4: { name: '4 flows 64k/100ms q15K', rates: [{ atMs: 0, rateMbps: 0.064 }], delayMs: 100, queueBytes: 15_000, durationMs: 60_000, measureFromMs: 15_000, timerGranularityUs: 1000, flows: 4 },
   // Two flows sharing the reference link.
   twoFlows: { name: '2 flows 20M/40ms q400K', rates: [{ atMs: 0, rateMbps: 20 }], delayMs: 40, queueBytes: 400_000, durationMs: 30_000, measureFromMs: 8000, flows: 2 },
 };
