@@ -221,9 +221,10 @@ export class S3Controller {
   /**
    * May a packet be sent now with `inflightBytes` unacknowledged? Window mode: inflight below
    * cwnd. Paced mode: inflight below the send window (MTU) and the pacing delay since the last
-   * send has passed. Either way a path that has been blocked without any ack for stallUs
-   * (at least 2 round trips) may send one packet, so lost packets still counted in flight can
-   * never stop a path for good (rate-probing guarantee).
+   * send has passed. A path whose window is full and that has had neither an ack nor a send
+   * for stallUs (at least 2 round trips) may send one packet, so lost packets still counted in
+   * flight can never stop a path for good (rate-probing guarantee). Calling canSend also tells
+   * the controller whether its window is in use (only then do acks increase it).
    */
   canSend(inflightBytes: number, nowUs: number): boolean {
     const paced = this.mode() === 'paced';
