@@ -71,33 +71,33 @@ function main(): void {
   const statsMs = Number(values['stats-ms']);
 
   const clock = realClock;
-  const make = (name: 'up' | 'down', devName: string): Direction => {
+  // Traces are resolved (files read and parsed) before anything is installed, so that a bad
+  // trace fails without leaving rules behind.
+  const traces = { up: resolveTrace(spec.up, 'emulate.up'), down: resolveTrace(spec.down, 'emulate.down') };
+  const newLink = (name: 'up' | 'down'): LinkDirection => {
     const d = spec[name];
-    const link = new LinkDirection({
-      trace: resolveTrace(d, `emulate.${name}`), delayMs: d.delayMs ?? 0, lossPct: d.lossPct ?? 0,
+    return new LinkDirection({
+      trace: traces[name], delayMs: d.delayMs ?? 0, lossPct: d.lossPct ?? 0,
       ...(d.queuePackets !== undefined ? { queuePackets: d.queuePackets } : {}),
       ...(d.queueBytes !== undefined ? { queueBytes: d.queueBytes } : {}),
       outages: d.outages ?? [], ...(d.onOff ? { onOff: d.onOff } : {}), seed: d.seed ?? 1,
     }, clock);
-    const tun = TunDevice.open(devName, { batchLimit: 128 });
-    return { name, tun, link, out: [], droppedWrite: 0 };
   };
-  const dirs = [make('up', 'emu-up'), make('down', 'emu-dn')] as const;
-  const [up, down] = dirs;
-
-  const routes: [string, Direction, number][] = [[values.edge, up, table], [values.cloud, down, table + 1]];
+  const tuns = { up: TunDevice.open('emu-up', { batchLimit: 128 }), down: TunDevice.open('emu-dn', { batchLimit: 128 }) };
+  const routes: [iif: string, tun: TunDevice, table: number][] = [[values.edge, tuns.up, table], [values.cloud, tuns.down, table + 1]];
   const cleanup = (): void => {
     for (const [iif, , tbl] of routes) ip(['rule', 'del', 'iif', iif, 'lookup', String(tbl)], true);
-    for (const d of dirs) d.tun.close();
+    tuns.up.close();
+    tuns.down.close();
   };
   try {
-    for (const [iif, d, tbl] of routes) {
+    for (const [iif, tun, tbl] of routes) {
       // A big transmit queue: the kernel hands packets to us in bursts (GSO segments, batches
       // of a forwarded flow) and must not drop them before the model's own queue sees them.
-      ip(['link', 'set', d.tun.name, 'up', 'txqueuelen', '10000']);
-      setConf(d.tun.name, 'rp_filter', 0);
-      setConf(d.tun.name, 'forwarding', 1);
-      ip(['route', 'replace', 'default', 'dev', d.tun.name, 'table', String(tbl)]);
+      ip(['link', 'set', tun.name, 'up', 'txqueuelen', '10000']);
+      setConf(tun.name, 'rp_filter', 0);
+      setConf(tun.name, 'forwarding', 1);
+      ip(['route', 'replace', 'default', 'dev', tun.name, 'table', String(tbl)]);
       ip(['rule', 'del', 'iif', iif, 'lookup', String(tbl)], true); // leftover of a crashed run
       ip(['rule', 'add', 'iif', iif, 'lookup', String(tbl), 'pref', String(tbl)]);
     }
@@ -105,6 +105,12 @@ function main(): void {
     cleanup();
     throw err;
   }
+
+  // The links (their trace position, outages, on/off) start now that the rules are in place.
+  const t0 = clock.nowUs();
+  const up: Direction = { name: 'up', tun: tuns.up, link: newLink('up'), out: [], droppedWrite: 0 };
+  const down: Direction = { name: 'down', tun: tuns.down, link: newLink('down'), out: [], droppedWrite: 0 };
+  const dirs = [up, down] as const;
 
   const flush = (d: Direction): void => {
     if (d.link.poll(d.out) === 0) return;
@@ -140,7 +146,6 @@ function main(): void {
   const ensureTicking = (): void => {
     tick ??= setInterval(onTick, 1);
   };
-  const t0 = clock.nowUs();
   const stats = (d: Direction): DirStats & { droppedWrite: number } => ({ ...d.link.stats, droppedWrite: d.droppedWrite });
   const report = (): void => {
     // Bring the counters (capacity offered) up to now even when idle.
