@@ -77,9 +77,9 @@ const three = (lossPct: number, dupPct: number): SimRedundantLink[] => [
 
 interface RunResult { sent: number; delivered: number; lost: number; unseenTail: number; dupDrops: number; maxMissing: number; maxHeld: number }
 
-function run(seed: number, links: SimRedundantLink[], packets: number, rx: object = {}, tx: object = {}): RunResult {
+function run(seed: number, links: SimRedundantLink[], packets: number, rx: object = {}, tx: object = {}, throughWire = false): RunResult {
   const clock = new SimClock(1_000_000);
-  const pair = createSimPair({ clock, links, seed, receiver: rx, sender: tx });
+  const pair = createSimPair({ clock, links, seed, receiver: rx, sender: tx, throughWire });
   const rand = prng(seed * 7 + 1);
   let maxMissing = 0;
   let maxHeld = 0;
@@ -103,6 +103,7 @@ function run(seed: number, links: SimRedundantLink[], packets: number, rx: objec
   assert.equal(st.delivered + st.lost + unseenTail, sent, `seed ${seed}: ${JSON.stringify(st)}`);
   assert.equal(st.missingNow, 0);
   assert.equal(st.heldNow, 0);
+  assert.deepEqual([...pair.wireDrops], [], 'every datagram the class produced decodes');
   pair.receiver.close();
   pair.sender.close();
   return { sent, delivered: st.delivered, lost: st.lost, unseenTail, dupDrops: st.duplicates, maxMissing, maxHeld };
@@ -112,7 +113,8 @@ test('exactly once over 3 links with 5% loss and 2% duplication each: 40 seeds, 
   let total = 0;
   let dups = 0;
   for (let seed = 1; seed <= 40; seed++) {
-    const r = run(seed, three(5, 2), 300);
+    // Every eighth seed as real sealed datagrams (Flags.Redundant data, PacketType.Nack feedback).
+    const r = run(seed, three(5, 2), 300, {}, {}, seed % 8 === 0);
     assert.equal(r.lost, 0, `seed ${seed}`);
     assert.equal(r.unseenTail, 0, `seed ${seed}`);
     assert.equal(r.delivered, r.sent);
@@ -125,7 +127,7 @@ test('exactly once over 3 links with 5% loss and 2% duplication each: 40 seeds, 
 test('exactly once under heavy loss with tiny bounds: lost ones are counted, memory stays within the bounds', () => {
   let lost = 0;
   for (let seed = 100; seed < 120; seed++) {
-    const r = run(seed, three(35, 5), 250, { maxMissing: 12, maxHeld: 24, nackRetries: 2 }, { historyPackets: 64, tailRetries: 1 });
+    const r = run(seed, three(35, 5), 250, { maxMissing: 12, maxHeld: 24, nackRetries: 2 }, { historyPackets: 64, tailRetries: 1 }, seed % 5 === 0);
     assert.ok(r.maxMissing <= 12, `seed ${seed}: table ${r.maxMissing}`);
     assert.ok(r.maxHeld <= 24, `seed ${seed}: held ${r.maxHeld}`);
     lost += r.lost + r.unseenTail;

@@ -5,7 +5,9 @@
 // link it names, with the same delay and loss.
 import type { Clock } from '../clock.js';
 import { prng } from '../sim/link.js';
-import type { NackBody } from '../wire/header.js';
+import { randomBytes } from 'node:crypto';
+import { SessionCodec } from '../wire/codec.js';
+import { Flags, PacketType, type NackBody } from '../wire/header.js';
 import { LinkPacer, type PacerOptions } from './pacer.js';
 import { RedundantReceiver, type RedundantReceiverOptions } from './receiver.js';
 import { LinkSelector, type SelectionPolicy } from './selection.js';
@@ -38,6 +40,11 @@ export interface SimPairOptions {
   probeAtStart?: boolean;
   /** Probe the links the selection wants probed this often while data flows (0: never). Default 50 ms. */
   probeEveryMs?: number;
+  /**
+   * Carry data and NACKs as real sealed datagrams (SessionCodec, Flags.Redundant data, PacketType.Nack),
+   * decoded on the other side: what the session would put on the wire. Payloads must be >= 20 bytes.
+   */
+  throughWire?: boolean;
 }
 
 export interface SimPair {
@@ -56,6 +63,8 @@ export interface SimPair {
   dropped: number;
   /** Send one message; returns its sequence. */
   send(payload: Buffer): number | undefined;
+  /** Datagrams refused by the decoder (throughWire), by reason. */
+  wireDrops: Map<string, number>;
 }
 
 export function createSimPair(o: SimPairOptions): SimPair {
@@ -73,7 +82,7 @@ export function createSimPair(o: SimPairOptions): SimPair {
     sender: undefined as unknown as RedundantSender, // set below: the two ends refer to each other
     receiver: undefined as unknown as RedundantReceiver,
     selector, pacer,
-    deliveries: new Map(), order: [], sentAtUs: new Map(), deliveredAtUs: new Map(), carried: 0, dropped: 0,
+    deliveries: new Map(), order: [], sentAtUs: new Map(), deliveredAtUs: new Map(), carried: 0, dropped: 0, wireDrops: new Map(),
     send(payload) {
       const seq = pair.sender.send(payload);
       if (seq !== undefined) pair.sentAtUs.set(seq, clock.nowUs());
@@ -133,6 +142,16 @@ export function createSimPair(o: SimPairOptions): SimPair {
     return true;
   };
 
+  // Wire mode: one codec per direction and end, as the two sessions hold them.
+  const kAB = randomBytes(32);
+  const kBA = randomBytes(32);
+  const codecA = new SessionCodec(7, kAB, kBA);
+  const codecB = new SessionCodec(7, kBA, kAB);
+  let pathSeq = 0;
+  const refuse = (reason: string): void => {
+    pair.wireDrops.set(reason, (pair.wireDrops.get(reason) ?? 0) + 1);
+  };
+
   pair.receiver = new RedundantReceiver({
     ...o.receiver,
     clock,
@@ -142,6 +161,16 @@ export function createSimPair(o: SimPairOptions): SimPair {
       if (!pair.deliveredAtUs.has(seq)) pair.deliveredAtUs.set(seq, clock.nowUs());
     },
     sendNack: (linkId: number, nack: NackBody) => {
+      if (o.throughWire) {
+        const dg = codecB.encodeNack(linkId, ++pathSeq, clock.nowUs() >>> 0, nack);
+        carry(linkId, 'rev', () => {
+          const r = codecA.decode(dg);
+          if (!r.ok) return refuse(r.reason);
+          if (r.packet.type !== PacketType.Nack) return refuse('bad-type');
+          pair.sender.onNack(r.packet.header.pathId, r.packet.nack);
+        });
+        return;
+      }
       const copy: NackBody = { ...nack, ranges: nack.ranges.map((r) => ({ ...r })) };
       carry(linkId, 'rev', () => pair.sender.onNack(linkId, copy));
     },
@@ -149,7 +178,17 @@ export function createSimPair(o: SimPairOptions): SimPair {
   pair.sender = new RedundantSender({
     ...o.sender,
     clock, selector, pacer,
-    transmit: (linkId, seq, payload) => carry(linkId, 'fwd', () => pair.receiver.receive(linkId, seq, payload)),
+    transmit: (linkId, seq, payload, retransmit) => {
+      if (!o.throughWire) return carry(linkId, 'fwd', () => pair.receiver.receive(linkId, seq, payload));
+      const flags = Flags.Redundant | (retransmit ? Flags.Retransmit : 0);
+      const dg = codecA.encodeData(linkId, ++pathSeq, flags, clock.nowUs() >>> 0, seq, payload);
+      return carry(linkId, 'fwd', () => {
+        const r = codecB.decode(dg);
+        if (!r.ok) return refuse(r.reason);
+        if (r.packet.type !== PacketType.Data || !(r.packet.header.flags & Flags.Redundant)) return refuse('bad-type');
+        pair.receiver.receive(r.packet.header.pathId, r.packet.dataSeq, r.packet.payload);
+      });
+    },
   });
   if (o.probeAtStart ?? true) {
     for (const l of o.links) selector.onDelaySample(l.id, 2 * l.delayMs * 1000, 'probe', clock.nowUs());
