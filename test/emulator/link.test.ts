@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SimClock } from '@braid/gateway-core';
+import { createTopology } from '../harness/topology.js';
 import { LinkDirection, type LinkDirectionConfig } from './link.js';
 import { MODEL_NAMES, modelCarrier, modelOutages } from './models.js';
 import { validateCarrierEmulation } from './spec.js';
@@ -194,6 +195,13 @@ describe('traces, specs and models', () => {
     assert.throws(() => validateCarrierEmulation({ up: { rateMbps: 1, outages: [{ atS: 1, forS: 0 }] }, down: { rateMbps: 1 } }, 'x'),
       /x\.up\.outages\[0\]\.forS: must be > 0/);
     assert.throws(() => validateCarrierEmulation({ up: { rateMbps: 1 } }, 'x'), /x\.down/);
+  });
+
+  test('createTopology rejects a bad emulated carrier before building anything', async () => {
+    const emulate = { up: { rateMbps: 5 }, down: { rateMbps: 5 } };
+    await assert.rejects(createTopology({ carriers: [{ name: 'a', rateMbit: 5, emulate }] }), /carriers\[0\] \(a\): rateMbit and emulate are exclusive/);
+    await assert.rejects(createTopology({ carriers: [{ name: 'a' }, { name: 'b', emulate: { up: { rateMbps: 5, delay: 3 }, down: { rateMbps: 5 } } as never }] }),
+      /carriers\[1\]\.emulate\.up\.delay: unknown field/);
   });
 
   test('models: every name, seeded and reproducible, means as documented', () => {
