@@ -267,6 +267,8 @@ describe('chart under podman kube play', { timeout: 300_000 }, () => {
       await waitFor('cloud /readyz', 60_000, async () => ((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/readyz`)).status === 200 ? true : undefined));
       assert.equal((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/startupz`)).status, 200);
       assert.equal((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/livez`)).status, 200);
+      // What the chart's ServiceMonitor/PodMonitor scrape.
+      assert.match((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/metrics`)).body, /^# (HELP|TYPE) /m);
       await waitFor('edge /readyz (session up)', 60_000, async () => ((await httpGet(`http://${edgeLan}:${PORT.edgeAdmin}/readyz`)).status === 200 ? true : undefined));
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- cloud:\n${logs(cloudCtr)}\n--- edge:\n${logs(edgeCtr)}`);
