@@ -75,7 +75,7 @@ const three = (lossPct: number, dupPct: number): SimRedundantLink[] => [
   { id: 2, type: 'wlan5', delayMs: 35, jitterMs: 10, lossPct, dupPct },
 ];
 
-interface RunResult { sent: number; delivered: number; lost: number; unseenTail: number; dupDrops: number; maxMissing: number; maxHeld: number }
+interface RunResult { sent: number; delivered: number; lost: number; unseenTail: number; dupDrops: number; maxMissing: number; maxHeld: number; maxPending: number; maxQueued: number }
 
 function run(seed: number, links: SimRedundantLink[], packets: number, rx: object = {}, tx: object = {}, throughWire = false): RunResult {
   const clock = new SimClock(1_000_000);
@@ -83,6 +83,8 @@ function run(seed: number, links: SimRedundantLink[], packets: number, rx: objec
   const rand = prng(seed * 7 + 1);
   let maxMissing = 0;
   let maxHeld = 0;
+  let maxPending = 0;
+  let maxQueued = 0;
   for (let i = 0; i < packets; i++) {
     // Mostly small messages with gaps, sometimes a burst.
     if (rand() < 0.1) for (let b = 0; b < 10 && i < packets; b++, i++) pair.send(msg(1200));
@@ -90,6 +92,9 @@ function run(seed: number, links: SimRedundantLink[], packets: number, rx: objec
     clock.advance(Math.floor(rand() * 4000));
     maxMissing = Math.max(maxMissing, pair.receiver.stats.missingNow);
     maxHeld = Math.max(maxHeld, pair.receiver.stats.heldNow);
+    const m = pair.sender.memory();
+    maxPending = Math.max(maxPending, m.pendingPerLinkMax);
+    maxQueued = Math.max(maxQueued, m.queued);
   }
   settle(clock);
   const sent = pair.sender.lastSeq;
@@ -106,7 +111,7 @@ function run(seed: number, links: SimRedundantLink[], packets: number, rx: objec
   assert.deepEqual([...pair.wireDrops], [], 'every datagram the class produced decodes');
   pair.receiver.close();
   pair.sender.close();
-  return { sent, delivered: st.delivered, lost: st.lost, unseenTail, dupDrops: st.duplicates, maxMissing, maxHeld };
+  return { sent, delivered: st.delivered, lost: st.lost, unseenTail, dupDrops: st.duplicates, maxMissing, maxHeld, maxPending, maxQueued };
 }
 
 test('exactly once over 3 links with 5% loss and 2% duplication each: 40 seeds, nothing lost, nothing twice, in order', () => {
@@ -130,6 +135,7 @@ test('exactly once under heavy loss with tiny bounds: lost ones are counted, mem
     const r = run(seed, three(35, 5), 250, { maxMissing: 12, maxHeld: 24, nackRetries: 2 }, { historyPackets: 64, tailRetries: 1 }, seed % 5 === 0);
     assert.ok(r.maxMissing <= 12, `seed ${seed}: table ${r.maxMissing}`);
     assert.ok(r.maxHeld <= 24, `seed ${seed}: held ${r.maxHeld}`);
+    assert.ok(r.maxPending <= 1024 && r.maxQueued <= 256, `seed ${seed}: sender ${r.maxPending}/${r.maxQueued}`);
     lost += r.lost + r.unseenTail;
   }
   assert.ok(lost > 0, 'the bounds were exercised');

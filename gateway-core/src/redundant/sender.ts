@@ -195,6 +195,13 @@ export class RedundantSender {
     return this.queue.length;
   }
 
+  /** What the sender holds right now (each is bounded: see the options). */
+  memory(): { historySlots: number; queued: number; pendingPerLinkMax: number; recent: number } {
+    let pendingPerLinkMax = 0;
+    for (const q of this.pending.values()) pendingPerLinkMax = Math.max(pendingPerLinkMax, q.length);
+    return { historySlots: this.history.length, queued: this.queue.length, pendingPerLinkMax, recent: this.recent.length };
+  }
+
   close(): void {
     this.closed = true;
     this.tailTimer?.cancel();
