@@ -103,7 +103,7 @@ app.kubernetes.io/component: {{ .component }}
   "carriers" $carriers
   "tunnel" (dict "device" $e.tunnel.device "mtu" (int $e.tunnel.mtu))
   "interception" (deepCopy $e.interception)
-  "admin" (dict "listen" (printf "0.0.0.0:%d" (int $e.adminPort)))
+  "admin" (dict "listen" (printf "%s:%d" $e.adminHost (int $e.adminPort)))
   "log" (deepCopy $e.log) -}}
 {{- $cfg = mustMergeOverwrite $cfg (deepCopy $e.config) -}}
 {{- toYaml $cfg -}}
