@@ -118,11 +118,12 @@ describe('tunnel over three carriers (20/10/5 Mbit/s)', { skip: !isRoot() && pro
     const dl = curlDownload(topo, nginx.url('big.bin'), { timeoutS: 150 });
     await sleep(4000);
     await topo.setCarrierDown(0); // the fastest carrier
+    await sleep(2000);
+    const st = await gw.edgeStatus();
     const r = await dl;
     await topo.setCarrierUp(0);
     assert.ok(r.ok, r.error);
     assert.equal(r.sha256, bigSha);
-    const st = await gw.edgeStatus();
     assert.equal(st.paths[0]?.state, 'down', 'the dead carrier was declared down');
   });
 

@@ -107,3 +107,30 @@ test('an idle link is not declared down between keepalives', () => {
   a.close();
   b.close();
 });
+
+test('S2-7: a flow\'s first 330 KB stay on one path, the rest is spread over all', () => {
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }),
+    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 30, queueBytes: 150_000 }),
+  ];
+  const { a, b, gotB } = pair(clock, links);
+  clock.advance(200_000);
+  let sent = 0;
+  const sendSome = (n: number): void => {
+    for (let k = 0; k < n; k++) {
+      if (a.send(ipPacket(sent))) sent++;
+      if (k % 3 === 2) clock.advance(1000);
+    }
+  };
+  sendSome(250); // 300 KB
+  const early = a.status().map((p) => p.txDataBytes);
+  assert.equal(early.filter((x) => x > 0).length, 1, `first bytes on one path: ${early}`);
+  sendSome(3000);
+  clock.advance(1_000_000);
+  const late = a.status().map((p) => p.txDataBytes);
+  assert.ok(late.every((x) => x > 500_000), `later bytes on both paths: ${late}`);
+  assert.equal(new Set(gotB).size, gotB.length);
+  a.close();
+  b.close();
+});

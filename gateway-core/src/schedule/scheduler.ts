@@ -13,12 +13,19 @@ export interface PathView {
   readonly minRttUs: number;
   /** Bytes sent on the path and not yet acknowledged by the peer. */
   inflightBytes(): number;
+  /** Measured loss ratio of the path (0..1). */
+  readonly lossRate: number;
 }
 
 export interface Scheduler {
   readonly name: string;
   /** The path for a packet of `bytes` wire bytes, or undefined when no path is usable. */
   pick(paths: readonly PathView[], bytes: number): PathView | undefined;
+  /**
+   * The set of paths for a packet of importance F (S2-8): one path for F = 0, copies on
+   * several when F is large. Schedulers without it send one copy (pick).
+   */
+  pickSet?(paths: readonly PathView[], bytes: number, F: number): PathView[];
 }
 
 export type SchedulerFactory = () => Scheduler;

@@ -14,6 +14,8 @@ const RTX_RING = 1 << 12;
 /** Delivery-rate samples are taken over at least this long, at most RATE_WINDOW_US. */
 const RATE_MIN_SPAN_US = 80_000;
 const RATE_MAX_WINDOW_US = 2_000_000;
+/** Packets per loss sample. */
+const LOSS_SPAN = 64;
 const RATE_WINDOW_US = 400_000;
 const RATE_SAMPLES = 64;
 
@@ -62,6 +64,10 @@ export class PathState {
   private maxHead = 0;
   /** Delivery rate in bytes per microsecond (0 until measured). */
   deliveryRate = 0;
+  /** Loss ratio of our packets on this path, from the peer's cumulative receive count. */
+  lossRate = 0;
+  private lossMarkSeq = 0;
+  private lossMarkRcv = 0;
   /** S3-2 delay: round trip minus the peer's turnaround, microseconds. */
   srttUs = 0;
   minRttUs = Infinity;
@@ -138,6 +144,16 @@ export class PathState {
     this.counters.acksReceived++;
     if (ack.ackedPathSeq > this.sentSeq) return; // acks something we never sent: ignore
     if (ack.ackedPathSeq > this.ackedSeq) this.ackedSeq = ack.ackedPathSeq;
+    // Loss over at least LOSS_SPAN packets: what we sent up to the acked sequence against
+    // what the peer says it received (both count every packet type).
+    if (this.ackedSeq - this.lossMarkSeq >= LOSS_SPAN) {
+      const sent = this.ackedSeq - this.lossMarkSeq;
+      const got = ack.rcvPackets - this.lossMarkRcv;
+      const sample = Math.min(1, Math.max(0, 1 - got / sent));
+      this.lossRate += (sample - this.lossRate) / 8;
+      this.lossMarkSeq = this.ackedSeq;
+      this.lossMarkRcv = ack.rcvPackets;
+    }
     // S3-2: D = (TS4 - TS1) - (TS3 - TS2); each difference uses one clock.
     const ts4 = wireTime(nowUs);
     const d = wireTimeDiff(ts4, ack.echoTs1) - wireTimeDiff(ts3, ack.ts2);

@@ -1,7 +1,9 @@
 // One session: the edge and the cloud each hold one per edge, with the same code. It ties the
 // paths, the scheduler and the receiver together:
 //
-//   send:    IP packet -> data sequence -> scheduler picks a path -> seal -> path.send
+//   send:    IP packet -> classify (flow, user, class) -> queue (stage 3 urgent / stage 1 users)
+//            -> a path with room (its controller) -> stage 2: pinned path (2a) or the class's
+//            scheduler (2b; several paths for important packets) -> data sequence -> seal -> send
 //   receive: datagram -> open (auth) -> replay check -> ack/probe/data -> reorder -> deliver
 import { type Clock, wireTime } from '../clock.js';
 import { SessionCodec } from '../wire/codec.js';
@@ -12,6 +14,10 @@ import { PathState, type PathStateName } from './path-state.js';
 import { SessionTimers } from './timers.js';
 import { ReorderBuffer } from '../receive/reorder.js';
 import type { PathView, Scheduler } from '../schedule/scheduler.js';
+import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
+import { FlowTable, type FlowState } from '../schedule/flows.js';
+import { SendQueue, type QueuedPacket } from '../schedule/queue.js';
+import { InflightCap, type PathController } from './path-controller.js';
 import { silentLogger, type Logger } from '../log.js';
 
 /** A path is "active" while it sent or received data this recently. */
@@ -21,6 +27,10 @@ const SUSPECT_PROBE_US = 50_000;
 /** A down path is re-probed this often for REPROBE_FAST_FOR_US, then at the keepalive rate. */
 const REPROBE_FAST_US = 100_000;
 const REPROBE_FAST_FOR_US = 10_000_000;
+/** S2-8 importance of a cross-path retransmission: large enough to duplicate it. */
+const RETRANSMIT_F = 1000;
+/** S2-7 default: "the first 330 KB of a user flow complete half of user requests". */
+export const DEFAULT_PIN_BYTES = 330 * 1024;
 
 export interface SessionOptions {
   sessionId: number;
@@ -29,7 +39,22 @@ export interface SessionOptions {
   /** Path names in path-id order (the edge's carrier inventory). */
   pathNames: string[];
   clock: Clock;
+  /** The path algorithm (stage 2b) for bulk traffic, and for every class not in `schedulers`. */
   scheduler: Scheduler;
+  /** Per traffic class algorithms (S2-11), e.g. { interactive: utility, realtime: utility }. */
+  schedulers?: Partial<Record<TrafficClass, Scheduler>>;
+  /** S2-7: a flow's first bytes stay on one path up to this many bytes (0 = no pinning). */
+  pinBytes?: number;
+  /** Traffic-class rules tried before behaviour (ports, DSCP). */
+  classRules?: readonly ClassRule[];
+  /** Who a packet belongs to for stage 1 fairness (default: its source address). */
+  userOf?: (src: number, dst: number, flow: string) => string;
+  /** Users whose packets go first while they have any (S2-6). */
+  privilegedUsers?: string[];
+  /** Sender queue bounds. */
+  queue?: { maxPackets: number; maxBytes: number; maxDelayMs: number };
+  /** Per-path congestion controller (default: an in-flight cap from the measured rate). */
+  controller?: (path: PathView) => PathController;
   keepaliveMs: number;
   ackIntervalMs: number;
   ackEveryPackets: number;
@@ -61,12 +86,17 @@ export interface PathStatus {
   rateMbps: number;
   inflightBytes: number;
   sendErrors: number;
+  /** Measured loss ratio (0..1); absent before the session exists. */
+  lossRate?: number;
+  /** The path's congestion controller state (S3-5 telemetry); absent before the session exists. */
+  controller?: Record<string, number | string>;
 }
 
 interface SessionPath {
   state: PathState;
   transport: Path | undefined;
   view: PathView;
+  controller: PathController;
 }
 
 export class Session {
@@ -79,6 +109,13 @@ export class Session {
   private readonly timers: SessionTimers;
   private readonly log: Logger;
   private dataSeq = 0;
+  private readonly flows = new FlowTable();
+  private readonly queue: SendQueue;
+  private readonly pinBytes: number;
+  private readonly classRules: readonly ClassRule[];
+  private readonly userOf: (src: number, dst: number, flow: string) => string;
+  /** Packets sent as extra copies (S2-8 duplication of important packets). */
+  redundantCopies = 0;
   /** Data packets re-sent on another path after their path died. */
   retransmitted = 0;
   private closed = false;
@@ -102,10 +139,19 @@ export class Session {
           get srttUs() { return state.srttUs; },
           get minRttUs() { return state.minRttUs; },
           inflightBytes: () => state.inflightBytes(),
+          get lossRate() { return state.lossRate; },
         },
+        controller: undefined as unknown as PathController,
       };
+      sp.controller = opts.controller ? opts.controller(sp.view) : new InflightCap(sp.view);
       return sp;
     });
+    this.pinBytes = opts.pinBytes ?? DEFAULT_PIN_BYTES;
+    this.classRules = opts.classRules ?? DEFAULT_CLASS_RULES;
+    this.userOf = opts.userOf ?? ((src) => String(src));
+    const ql = opts.queue ?? { maxPackets: 4096, maxBytes: 8 << 20, maxDelayMs: 100 };
+    this.queue = new SendQueue({ maxPackets: ql.maxPackets, maxBytes: ql.maxBytes, maxDelayUs: ql.maxDelayMs * 1000 });
+    this.queue.setPrivileged(opts.privilegedUsers ?? []);
     this.views = this.paths.map((p) => p.view);
     this.reorder = new ReorderBuffer(
       { holdUs: opts.reorder.holdMs * 1000, maxPackets: opts.reorder.maxPackets, maxBytes: opts.reorder.maxBytes },
@@ -143,25 +189,109 @@ export class Session {
   /** Send one IP packet to the peer. Returns false when it was dropped (counted). */
   send(ip: Buffer): boolean {
     if (this.closed) return false;
-    return this.sendData(ip, ++this.dataSeq, 0, undefined);
-  }
-
-  /** Schedule and send one data packet; `avoid` is a path that must not carry it (it just died). */
-  private sendData(ip: Buffer, dataSeq: number, flags: number, avoid: number | undefined): boolean {
-    const views = avoid === undefined ? this.views : this.views.filter((v) => v.id !== avoid);
-    const path = this.opts.scheduler.pick(views, ip.length + DATA_OVERHEAD);
-    if (!path) {
-      this.drops.add('no-path');
+    const now = this.opts.clock.nowUs();
+    const meta = packetMeta(ip);
+    let flow: FlowState | undefined;
+    let urgent = false;
+    let user = '';
+    if (meta) {
+      user = this.userOf(meta.src, meta.dst, meta.flow);
+      flow = this.flows.touch(meta.flow, user, now);
+      flow.cls = classify(meta, flow.bytes, this.classRules, this.pinBytes);
+      urgent = meta.urgent;
+    }
+    const q: QueuedPacket = { ip, dataSeq: 0, flags: urgent ? Flags.Urgent : 0, F: 0, flow, avoid: -1, enqueuedUs: now };
+    // Fast path: nothing waiting and a path has room.
+    if (this.queue.length === 0 && this.dispatch(q, now)) return true;
+    if (!this.queue.push(user, q, urgent)) {
+      this.drops.add('queue-full');
       return false;
     }
-    const p = this.paths[path.id] as SessionPath;
-    const now = this.opts.clock.nowUs();
-    const pathSeq = p.state.nextSeq(ip.length + DATA_OVERHEAD, now);
-    const dg = this.codec.encodeData(path.id, pathSeq, flags, wireTime(now), dataSeq, ip);
+    this.pump(now);
+    return true;
+  }
+
+  /** Can this path take `bytes` more right now? */
+  private hasRoom(p: SessionPath, bytes: number, now: number): boolean {
+    return p.view.usable() && p.controller.canSend(p.state.inflightBytes(), bytes, now);
+  }
+
+  /** Send queued packets while some path has room. */
+  private pump(now: number): void {
+    while (this.queue.length > 0) {
+      const q = this.queue.take(
+        now,
+        (c) => {
+          const pin = c.flow?.pinnedPath ?? -1;
+          if (pin >= 0 && (c.flags & Flags.Urgent) === 0) return this.hasRoom(this.paths[pin] as SessionPath, c.ip.length + DATA_OVERHEAD, now);
+          return this.paths.some((p) => p.state.id !== c.avoid && this.hasRoom(p, c.ip.length + DATA_OVERHEAD, now));
+        },
+        () => this.drops.add('queue-timeout'),
+      );
+      if (!q) return;
+      if (!this.dispatch(q, now)) {
+        // Nothing usable after all (paths changed state): it is lost, and counted.
+        this.drops.add('no-path');
+      }
+    }
+  }
+
+  /**
+   * Stage 2: the paths for one packet. A flow's first bytes go on the path it was pinned to
+   * (2a); otherwise its class's algorithm chooses among the paths with room (2b), and an
+   * important packet (F > 0) may be sent on several. Returns false when no path could take it.
+   */
+  private dispatch(q: QueuedPacket, now: number): boolean {
+    const bytes = q.ip.length + DATA_OVERHEAD;
+    const f = q.flow;
+    let targets: PathView[];
+    let pinned = f && f.pinnedPath >= 0 ? this.paths[f.pinnedPath] : undefined;
+    if (pinned && !pinned.view.usable() && f) {
+      f.pinnedPath = -1; // its path went away: pinning ends
+      pinned = undefined;
+    }
+    if (pinned && (q.flags & Flags.Urgent) === 0) {
+      // The flow's first bytes wait for their path rather than spread (S2-7).
+      if (!this.hasRoom(pinned, bytes, now)) return false;
+      targets = [pinned.view];
+    } else {
+      const room = this.views.filter((v) => v.id !== q.avoid && this.hasRoom(this.paths[v.id] as SessionPath, bytes, now));
+      if (room.length === 0) return false;
+      const algo = (f && this.opts.schedulers?.[f.cls]) ?? this.opts.scheduler;
+      if (q.F > 0 && algo.pickSet) {
+        targets = algo.pickSet(room, bytes, q.F);
+      } else {
+        const one = algo.pick(room, bytes);
+        targets = one ? [one] : [];
+      }
+      if (targets.length === 0) return false;
+      // S2-7: a new flow is pinned to the path chosen for its first packet.
+      if (f && f.bytes === 0 && this.pinBytes > 0 && q.F === 0) f.pinnedPath = (targets[0] as PathView).id;
+    }
+    if (f) {
+      f.bytes += q.ip.length;
+      if (f.pinnedPath >= 0 && f.bytes >= this.pinBytes) f.pinnedPath = -1;
+    }
+    // The data sequence is given when the packet leaves, so that packets that jumped the
+    // queue are not held back at the receiver behind ones that were still waiting here.
+    const seq = q.dataSeq > 0 ? q.dataSeq : ++this.dataSeq;
+    let sent = false;
+    targets.forEach((t, k) => {
+      if (k > 0) this.redundantCopies++;
+      if (this.sendOnPath(this.paths[t.id] as SessionPath, q.ip, seq, q.flags | (k > 0 ? Flags.Redundant : 0), now)) sent = true;
+    });
+    return sent;
+  }
+
+  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number): boolean {
+    const wireBytes = ip.length + DATA_OVERHEAD;
+    const pathSeq = p.state.nextSeq(wireBytes, now);
+    const dg = this.codec.encodeData(p.state.id, pathSeq, flags, wireTime(now), dataSeq, ip);
     p.state.counters.txDataBytes += ip.length;
     p.state.lastDataSendUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
     p.state.keepForRetransmit(pathSeq, dataSeq, ip);
+    p.controller.onSent?.(wireBytes, now);
     if (!(p.transport as Path).send(dg)) {
       p.state.counters.sendErrors++;
       this.drops.add('send-error');
@@ -171,14 +301,21 @@ export class Session {
   }
 
   /**
-   * S2-10 on failure: what the dead path had in flight is re-sent at once on the others, with the
-   * same data sequence (the receiver drops whichever copy comes second).
+   * S2-10 on failure: what the dead path had in flight goes to the front of the queue (stage 3)
+   * with a large importance F, to be re-sent on the other paths with the same data sequence
+   * (the receiver drops whichever copy comes second).
    */
-  private retransmitFrom(p: SessionPath): number {
+  private retransmitFrom(p: SessionPath, now: number): number {
     const unacked = p.state.takeUnacked();
     let n = 0;
-    for (const u of unacked) if (this.sendData(u.ip, u.dataSeq, Flags.Retransmit, p.state.id)) n++;
+    for (const u of unacked) {
+      const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit, F: RETRANSMIT_F, flow: undefined, avoid: p.state.id, enqueuedUs: now };
+      if (this.queue.push('', q, true)) n++;
+      else this.drops.add('queue-full');
+    }
     this.retransmitted += n;
+    this.flows.unpinPath(p.state.id);
+    this.pump(now);
     return n;
   }
 
@@ -216,8 +353,10 @@ export class Session {
     switch (pkt.type) {
       case PacketType.Ack:
         p.state.onAck(pkt.ack, pkt.ts1, now);
+        p.controller.onAck?.(p.state.lastRttUs, now);
         p.state.observeWatermark(pkt.ack.watermark);
         this.reorder.flush(now);
+        this.pump(now);
         break;
       case PacketType.Probe:
         p.state.observeWatermark(pkt.watermark);
@@ -301,12 +440,14 @@ export class Session {
       }
     }
     this.reorder.flush(now);
+    this.flows.expire(now);
+    this.pump(now);
   }
 
   private pathDown(p: SessionPath, now: number, silentUs: number): void {
     p.state.state = 'down';
     p.state.downSinceUs = now;
-    const moved = this.retransmitFrom(p);
+    const moved = this.retransmitFrom(p, now);
     this.log.warn({ session: this.id, path: p.state.name, silentMs: Math.round(silentUs / 1000), resent: moved }, 'path down: nothing heard');
   }
 
@@ -328,7 +469,9 @@ export class Session {
         minRttMs: Number.isFinite(s.minRttUs) ? s.minRttUs / 1000 : null,
         rateMbps: s.rateMbps(),
         inflightBytes: s.inflightBytes(),
+        lossRate: s.lossRate,
         sendErrors: s.counters.sendErrors,
+        controller: p.controller.telemetry?.() ?? {},
       };
     });
   }

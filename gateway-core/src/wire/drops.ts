@@ -18,6 +18,8 @@ export const DROP_REASONS = [
   'tun-full', // kernel TUN queue full
   'send-error', // socket send failed (link down, no route)
   'no-path', // no usable path for an outgoing packet
+  'queue-full', // sender queue full (packets or bytes)
+  'queue-timeout', // waited in the sender queue longer than its bound
   'no-session', // outgoing packet for an address with no session
   'not-ip', // packet from TUN that is not IPv4
 ] as const;

@@ -1,0 +1,54 @@
+// Per-flow state of the sender: bytes so far (for first-bytes pinning, S2-7, and the traffic
+// class), the path the flow is pinned to, and when it was last seen. Bounded: the least
+// recently seen flows are forgotten first, and idle flows expire.
+import type { TrafficClass } from './classify.js';
+
+export interface FlowState {
+  key: string;
+  user: string;
+  bytes: number;
+  /** Path the flow's first bytes are pinned to, or -1 once pinning is over (or never started). */
+  pinnedPath: number;
+  cls: TrafficClass;
+  lastSeenUs: number;
+}
+
+export class FlowTable {
+  // A Map iterates in insertion order: re-inserting on use keeps it ordered by recency.
+  private readonly flows = new Map<string, FlowState>();
+
+  constructor(private readonly maxFlows = 65536, private readonly idleUs = 120_000_000) {}
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  touch(key: string, user: string, nowUs: number): FlowState {
+    let f = this.flows.get(key);
+    if (f) {
+      this.flows.delete(key);
+    } else {
+      f = { key, user, bytes: 0, pinnedPath: -1, cls: 'interactive', lastSeenUs: nowUs };
+      if (this.flows.size >= this.maxFlows) {
+        const oldest = this.flows.keys().next();
+        if (!oldest.done) this.flows.delete(oldest.value);
+      }
+    }
+    f.lastSeenUs = nowUs;
+    this.flows.set(key, f);
+    return f;
+  }
+
+  /** Forget flows idle for longer than the idle timeout (called from the session's tick). */
+  expire(nowUs: number): void {
+    for (const [k, f] of this.flows) {
+      if (nowUs - f.lastSeenUs <= this.idleUs) break; // ordered by recency
+      this.flows.delete(k);
+    }
+  }
+
+  /** Pinning ends for flows pinned to a path that went away. */
+  unpinPath(pathId: number): void {
+    for (const f of this.flows.values()) if (f.pinnedPath === pathId) f.pinnedPath = -1;
+  }
+}

@@ -1,0 +1,164 @@
+// The sender's queue, in the order S2 gives packets their turn:
+//   stage 3 first: urgent packets (TCP handshakes, pure ACKs) and cross-path retransmissions
+//           jump ahead of queued data (S2-9, S2-10);
+//   stage 1 next: one FIFO per user; a privileged user's packets go before anyone else's while
+//           it has data (S2-6), the others take turns round-robin (fairness between users).
+// Bounded in packets and bytes (drop-tail, counted by the caller) and in waiting time: a packet
+// that waited longer than maxDelayUs is dropped when it reaches the head, so a standing queue
+// never adds more than that to anyone's delay.
+import type { FlowState } from './flows.js';
+
+export interface QueuedPacket {
+  ip: Buffer;
+  dataSeq: number;
+  flags: number;
+  /** S2-8 importance: 0 for ordinary data, large for retransmissions. */
+  F: number;
+  flow: FlowState | undefined;
+  /** A path that must not carry it (the one it was lost on). */
+  avoid: number;
+  enqueuedUs: number;
+}
+
+class Fifo {
+  private items: QueuedPacket[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(q: QueuedPacket): void {
+    this.items.push(q);
+  }
+
+  peek(): QueuedPacket | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): QueuedPacket | undefined {
+    const q = this.items[this.head];
+    if (q === undefined) return undefined;
+    this.items[this.head] = undefined as unknown as QueuedPacket;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return q;
+  }
+}
+
+export interface QueueLimits {
+  maxPackets: number;
+  maxBytes: number;
+  maxDelayUs: number;
+}
+
+export class SendQueue {
+  private readonly urgent = new Fifo();
+  private readonly users = new Map<string, Fifo>();
+  private ring: string[] = [];
+  private turn = 0;
+  private privileged = new Set<string>();
+  private packets = 0;
+  private bytes = 0;
+
+  constructor(private readonly limits: QueueLimits) {}
+
+  get length(): number {
+    return this.packets;
+  }
+
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
+  setPrivileged(users: Iterable<string>): void {
+    this.privileged = new Set(users);
+  }
+
+  /** False when the queue is full (the caller counts the drop). */
+  push(user: string, q: QueuedPacket, urgent: boolean): boolean {
+    if (this.packets >= this.limits.maxPackets || this.bytes + q.ip.length > this.limits.maxBytes) return false;
+    if (urgent) {
+      this.urgent.push(q);
+    } else {
+      let f = this.users.get(user);
+      if (!f) {
+        f = new Fifo();
+        this.users.set(user, f);
+        this.ring.push(user);
+      }
+      f.push(q);
+    }
+    this.packets++;
+    this.bytes += q.ip.length;
+    return true;
+  }
+
+  /**
+   * Take the next packet that `ready` accepts (a packet of a flow pinned to a path that cannot
+   * send now is not ready: its user is skipped this turn). Packets that waited too long are
+   * handed to `expired` and removed.
+   */
+  take(nowUs: number, ready: (q: QueuedPacket) => boolean, expired: (q: QueuedPacket) => void): QueuedPacket | undefined {
+    const u = this.takeFrom(this.urgent, nowUs, ready, expired);
+    if (u) return u;
+    if (this.privileged.size > 0) {
+      for (const name of this.privileged) {
+        const f = this.users.get(name);
+        if (f && f.length > 0) {
+          const q = this.takeFrom(f, nowUs, ready, expired);
+          if (q) return q;
+        }
+      }
+    }
+    const n = this.ring.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.turn + i) % n;
+      const name = this.ring[idx] as string;
+      const f = this.users.get(name) as Fifo;
+      const q = this.takeFrom(f, nowUs, ready, expired);
+      if (q) {
+        this.turn = (idx + 1) % Math.max(1, this.ring.length);
+        return q;
+      }
+    }
+    this.compact();
+    return undefined;
+  }
+
+  private takeFrom(f: Fifo, nowUs: number, ready: (q: QueuedPacket) => boolean, expired: (q: QueuedPacket) => void): QueuedPacket | undefined {
+    for (;;) {
+      const q = f.peek();
+      if (!q) return undefined;
+      if (nowUs - q.enqueuedUs > this.limits.maxDelayUs) {
+        f.shift();
+        this.account(q);
+        expired(q);
+        continue;
+      }
+      if (!ready(q)) return undefined;
+      f.shift();
+      this.account(q);
+      return q;
+    }
+  }
+
+  private account(q: QueuedPacket): void {
+    this.packets--;
+    this.bytes -= q.ip.length;
+  }
+
+  /** Forget users with empty queues so the round-robin ring stays small. */
+  private compact(): void {
+    if (this.ring.length < 64) return;
+    this.ring = this.ring.filter((name) => {
+      const keep = (this.users.get(name)?.length ?? 0) > 0;
+      if (!keep) this.users.delete(name);
+      return keep;
+    });
+    this.turn = 0;
+  }
+}

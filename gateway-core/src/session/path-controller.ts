@@ -1,0 +1,48 @@
+// How much a path may have in flight. The session asks before each send; the congestion
+// controller behind this interface is per path (S3 plugs in here). The default keeps at most
+// about two round trips of the measured delivery rate in flight: enough to keep the carrier
+// busy, little enough that the carrier's own queue (often seconds deep on cellular) does not
+// fill, so packets wait in Braid's queue where they can still be given to another path.
+
+export interface PathController {
+  readonly name: string;
+  /** May `bytes` more go out now with `inflight` bytes unacknowledged? */
+  canSend(inflight: number, bytes: number, nowUs: number): boolean;
+  /** Earliest time a send may be possible again (paced controllers), or undefined. */
+  nextSendAtUs?(nowUs: number): number | undefined;
+  onSent?(bytes: number, nowUs: number): void;
+  /** Per ack: the S3-2 delay D (us) and the delivery-rate estimate (bytes/us). */
+  onAck?(dUs: number, nowUs: number): void;
+  telemetry?(): Record<string, number | string>;
+}
+
+export interface RateView {
+  readonly deliveryRate: number;
+  readonly srttUs: number;
+  readonly minRttUs: number;
+}
+
+const MIN_CAP = 64 * 1024;
+const DEFAULT_RATE = 0.125;
+/** Extra queueing allowed on top of the base delay. */
+const HEADROOM_US = 60_000;
+
+export class InflightCap implements PathController {
+  readonly name = 'inflight-cap';
+
+  constructor(private readonly path: RateView) {}
+
+  cap(): number {
+    const rate = this.path.deliveryRate > 0 ? this.path.deliveryRate : DEFAULT_RATE;
+    const base = Number.isFinite(this.path.minRttUs) ? this.path.minRttUs : 50_000;
+    return Math.max(MIN_CAP, 2 * rate * base, rate * (base + HEADROOM_US));
+  }
+
+  canSend(inflight: number, bytes: number): boolean {
+    return inflight + bytes <= this.cap();
+  }
+
+  telemetry(): Record<string, number | string> {
+    return { capBytes: Math.round(this.cap()) };
+  }
+}
