@@ -3,8 +3,9 @@
 //   npm run bench -- --scenario FILE.json --out RESULT.json [--keep]
 //
 // Every system of the scenario runs in this one invocation, one after another, each on a freshly
-// built topology with the same carrier specs and seeds, its traffic starting the same LEAD_S
-// seconds after the links were built. Exit codes: 0 all measured; 1 a system failed (the result is
+// built topology with the same carrier specs and seeds, its traffic starting at the same time on
+// the links' clock (the lead: LEAD_S, or more when a system's set-up needed longer; the systems
+// with the slowest set-up run first, so that the lead they needed holds for the rest). Exit codes: 0 all measured; 1 a system failed (the result is
 // still written, its figures null and the reason in details); 2 the scenario is invalid or the
 // bench cannot run here (not root, tools missing).
 import { spawnSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isRoot } from '../test/harness/root.js';
-import { createTopology, type CarrierSpec, type Topology } from '../test/harness/topology.js';
+import { createTopology, type Topology } from '../test/harness/topology.js';
 import { NULL_RESULT, validateResult, type BenchResult, type SystemDetails, type SystemResult } from './lib/bench-result.js';
 import { LEAD_S, carrierSpecs, modelCatalog, sampleCarrier, type CarrierSample } from './lib/emulation.js';
 import { startCpuMeter } from './lib/proc-stats.js';
@@ -38,6 +39,8 @@ const TOOLS: Record<string, string[]> = {
   '*': ['iperf3', 'ip', 'nft', 'ss', 'curl'],
   braid: ['openssl'], 'single-path-braid': ['openssl'], mptcp: ['mptcpize'], openvpn: ['openssl', 'openvpn'],
 };
+
+const SETUP_RANK: Record<SystemName, number> = { braid: 0, 'single-path-braid': 1, openvpn: 2, mptcp: 3, 'best-single': 4 };
 
 function log(msg: string): void {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -82,9 +85,10 @@ function sum(xs: number[]): number {
 
 /** One system on its own topology: set up, wait out the lead, run the traffic, measure, tear down. */
 async function runSystem(
-  s: ResolvedScenario, system: SystemName, specs: CarrierSpec[], best: number, runDir: string,
+  s: ResolvedScenario, system: SystemName, leadS: number, best: number, runDir: string,
 ): Promise<{ figures: SystemResult; details: SystemDetails }> {
-  const details: SystemDetails = { errors: [], notes: [], commands: [], path: '', leadS: LEAD_S, carrierBytes: [] };
+  const details: SystemDetails = { errors: [], notes: [], commands: [], path: '', leadS, carrierBytes: [] };
+  const specs = carrierSpecs(s, leadS);
   const dirs = trafficDirections(s.traffic);
   let topo: Topology | undefined;
   let stop: (() => Promise<void>) | undefined;
@@ -97,14 +101,14 @@ async function runSystem(
     details.notes.push(...sys.notes);
     const t = topo;
     // Start the traffic when the emulators' clocks (which began while the topology was built)
-    // read LEAD_S: every system then meets the same link conditions at the same point of its run.
+    // read the lead: every system then meets the same link conditions at the same point of its run.
     const emuT = (await t.emulatorStats(0)).t;
     const minDelayMs = s.traffic.some((x) => x.kind === 'rr') ? RR_STARTUP_MS : 300;
-    let delayMs = (LEAD_S - emuT) * 1000;
+    let delayMs = (leadS - emuT) * 1000;
     if (delayMs < minDelayMs) {
-      details.leadS = round(emuT + minDelayMs / 1000, 2);
-      details.notes.push(`set-up ended at ${emuT.toFixed(1)} s on the links' clock: this system's traffic started at ${details.leadS} s of it, not at the ${LEAD_S} s lead the others had`);
-      delayMs = minDelayMs;
+      details.leadS = Math.ceil(emuT + minDelayMs / 1000);
+      delayMs = (details.leadS - emuT) * 1000;
+      details.notes.push(`set-up ended at ${emuT.toFixed(1)} s on the links' clock, past the ${leadS} s lead: this system's traffic started at ${details.leadS} s, so its scripted outages came ${round(details.leadS - leadS, 1)} s early in its run; the systems after it had a ${details.leadS} s lead`);
     }
     const sampleAll = (): Promise<CarrierSample[]> =>
       Promise.all(s.resolvedCarriers.map((_, i) => sampleCarrier(t, i)));
@@ -171,10 +175,9 @@ async function runSystem(
 async function main(): Promise<void> {
   const args = parse();
   let s: ResolvedScenario;
-  let specs: CarrierSpec[];
   try {
     s = loadScenario(args.scenario, modelCatalog());
-    specs = carrierSpecs(s);
+    carrierSpecs(s); // the emulator's own validation, before anything is built
   } catch (err) {
     if (err instanceof ScenarioError) fail(`invalid scenario ${err.message}`);
     fail(`scenario ${args.scenario}: ${(err as Error).message}`);
@@ -203,8 +206,18 @@ async function main(): Promise<void> {
     details: {},
   };
   log(`scenario ${s.name}: ${s.resolvedCarriers.length} carrier(s) (emulated), best ${best.name}; systems ${s.systems.join(', ')}`);
+  // Slowest set-up first (the Braid gateways start two Node processes): the lead they need is
+  // then the lead of every system after them. Results keep the scenario's order.
+  const order = [...s.systems].sort((x, y) => SETUP_RANK[x] - SETUP_RANK[y]);
+  let leadS = LEAD_S;
+  const runs = new Map<SystemName, Awaited<ReturnType<typeof runSystem>>>();
+  for (const system of order) {
+    const r = await runSystem(s, system, leadS, best.index, runDir);
+    runs.set(system, r);
+    leadS = Math.max(leadS, r.details.leadS);
+  }
   for (const system of s.systems) {
-    const r = await runSystem(s, system, specs, best.index, runDir);
+    const r = runs.get(system)!;
     result.systems[system] = r.figures;
     result.details[system] = r.details;
   }

@@ -59,35 +59,39 @@ function seedFor(c: ResolvedCarrier, dir: 'up' | 'down'): number {
   return ((c.input.seed ?? 1) * 1009 + c.index * 2 + (dir === 'up' ? 1 : 0)) % 2 ** 31;
 }
 
-function directionSpec(c: ResolvedCarrier, dir: 'up' | 'down', base: DirectionSpec): DirectionSpec {
+function directionSpec(c: ResolvedCarrier, dir: 'up' | 'down', base: DirectionSpec, leadS: number): DirectionSpec {
   const i = c.input;
   const out: DirectionSpec = { ...base, seed: base.seed ?? seedFor(c, dir) };
   if (i.delayMs !== undefined) out.delayMs = i.delayMs;
   if (i.lossPct !== undefined) out.lossPct = i.lossPct;
   if (i.queuePackets !== undefined) out.queuePackets = i.queuePackets;
   if (i.outages?.length) {
-    out.outages = [...(base.outages ?? []), ...i.outages.map((o) => ({ atS: o.atS + LEAD_S, forS: o.forS }))];
+    out.outages = [...(base.outages ?? []), ...i.outages.map((o) => ({ atS: o.atS + leadS, forS: o.forS }))];
   }
   return out;
 }
 
-/** The emulation of one carrier: model, trace or rate, with the scenario's delay, loss and outages on top. */
-export function carrierEmulation(c: ResolvedCarrier, emu: EmulatorApi, durationS: number): CarrierEmulation {
+/**
+ * The emulation of one carrier: model, trace or rate, with the scenario's delay, loss and outages
+ * on top; the outages are shifted by `leadS`, the time on the links' clock when the traffic starts.
+ */
+export function carrierEmulation(c: ResolvedCarrier, emu: EmulatorApi, durationS: number, leadS = LEAD_S): CarrierEmulation {
   if (c.input.model !== undefined) {
-    // The model's own timeline (fades, handovers) runs from the emulator's start.
+    // The model's own timeline (fades, handovers) runs from the emulator's start; its length
+    // does not depend on leadS, so every system gets the very same traces.
     const m = emu.modelCarrier(c.input.model, c.input.seed ?? 1, durationS + LEAD_S + MODEL_SPARE_S);
-    return { up: directionSpec(c, 'up', m.up), down: directionSpec(c, 'down', m.down) };
+    return { up: directionSpec(c, 'up', m.up, leadS), down: directionSpec(c, 'down', m.down, leadS) };
   }
   const base = (d: 'up' | 'down'): DirectionSpec => {
     const src = c[d];
     return src?.trace ? { trace: src.trace } : { rateMbps: src?.rateMbps ?? 0 };
   };
-  return { up: directionSpec(c, 'up', base('up')), down: directionSpec(c, 'down', base('down')) };
+  return { up: directionSpec(c, 'up', base('up'), leadS), down: directionSpec(c, 'down', base('down'), leadS) };
 }
 
 /** What the topology gets for each carrier of the scenario. */
-export function carrierSpecs(s: ResolvedScenario, emu: EmulatorApi = EMULATOR): CarrierSpec[] {
-  return s.resolvedCarriers.map((c) => ({ name: c.name, emulate: carrierEmulation(c, emu, s.durationS) }));
+export function carrierSpecs(s: ResolvedScenario, leadS = LEAD_S, emu: EmulatorApi = EMULATOR): CarrierSpec[] {
+  return s.resolvedCarriers.map((c) => ({ name: c.name, emulate: carrierEmulation(c, emu, s.durationS, leadS) }));
 }
 
 /** Byte counters of one carrier: what it delivered and what it could have delivered, per direction. */
