@@ -79,14 +79,17 @@ function ruleMatches(r: ClassRule, m: PacketMeta): boolean {
   return true;
 }
 
+/** Above this average rate a flow of small UDP packets is not voice or game traffic. */
+export const REALTIME_MAX_BPS = 2_000_000;
+
 /**
- * The class of a packet of a flow that has carried `flowBytes` so far. Rules first; then
- * behaviour: a flow past the first-bytes threshold is bulk; small UDP packets are real-time
- * (voice, games); the first bytes of anything else are interactive (requests, handshakes).
+ * The class of a packet of a flow that has carried `flowBytes` so far at `flowBps` on
+ * average. Rules first; then behaviour: small UDP packets at a modest rate are real-time
+ * (voice, games); a flow past a quarter of the first-bytes threshold is bulk; the first bytes
+ * of anything else are interactive (requests, handshakes).
  */
-export function classify(m: PacketMeta, flowBytes: number, rules: readonly ClassRule[], pinBytes: number): TrafficClass {
+export function classify(m: PacketMeta, flowBytes: number, rules: readonly ClassRule[], pinBytes: number, flowBps = 0): TrafficClass {
   for (const r of rules) if (ruleMatches(r, m)) return r.class;
-  if (flowBytes > pinBytes) return 'bulk';
-  if (m.proto === PROTO_UDP && m.length <= 300) return 'realtime';
+  if (m.proto === PROTO_UDP && m.length <= 300 && flowBps <= REALTIME_MAX_BPS) return 'realtime';
   return flowBytes > pinBytes / 4 ? 'bulk' : 'interactive';
 }

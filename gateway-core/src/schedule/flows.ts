@@ -10,6 +10,7 @@ export interface FlowState {
   /** Path the flow's first bytes are pinned to, or -1 once pinning is over (or never started). */
   pinnedPath: number;
   cls: TrafficClass;
+  startUs: number;
   lastSeenUs: number;
 }
 
@@ -28,7 +29,7 @@ export class FlowTable {
     if (f) {
       this.flows.delete(key);
     } else {
-      f = { key, user, bytes: 0, pinnedPath: -1, cls: 'interactive', lastSeenUs: nowUs };
+      f = { key, user, bytes: 0, pinnedPath: -1, cls: 'interactive', startUs: nowUs, lastSeenUs: nowUs };
       if (this.flows.size >= this.maxFlows) {
         const oldest = this.flows.keys().next();
         if (!oldest.done) this.flows.delete(oldest.value);
@@ -45,6 +46,12 @@ export class FlowTable {
       if (nowUs - f.lastSeenUs <= this.idleUs) break; // ordered by recency
       this.flows.delete(k);
     }
+  }
+
+  /** Average rate of a flow so far, bits per second (0 during its first 100 ms). */
+  static rateBps(f: FlowState, nowUs: number): number {
+    const age = nowUs - f.startUs;
+    return age < 100_000 ? 0 : (f.bytes * 8) / (age / 1e6);
   }
 
   /** Pinning ends for flows pinned to a path that went away. */

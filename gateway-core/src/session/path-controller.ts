@@ -4,6 +4,8 @@
 // busy, little enough that the carrier's own queue (often seconds deep on cellular) does not
 // fill, so packets wait in Braid's queue where they can still be given to another path.
 
+import type { S3Controller } from '../congestion/s3.js';
+
 export interface PathController {
   readonly name: string;
   /** May `bytes` more go out now with `inflight` bytes unacknowledged? */
@@ -11,8 +13,8 @@ export interface PathController {
   /** Earliest time a send may be possible again (paced controllers), or undefined. */
   nextSendAtUs?(nowUs: number): number | undefined;
   onSent?(bytes: number, nowUs: number): void;
-  /** Per ack: the S3-2 delay D (us) and the delivery-rate estimate (bytes/us). */
-  onAck?(dUs: number, nowUs: number): void;
+  /** Per ack: the S3-2 delay D (us) and the bytes it newly acknowledged. */
+  onAck?(dUs: number, ackedBytes: number, nowUs: number): void;
   telemetry?(): Record<string, number | string>;
 }
 
@@ -26,6 +28,42 @@ const MIN_CAP = 64 * 1024;
 const DEFAULT_RATE = 0.125;
 /** Extra queueing allowed on top of the base delay. */
 const HEADROOM_US = 60_000;
+
+/**
+ * S3 (congestion/s3.ts) behind the PathController interface. In paced mode (cwnd below one
+ * MTU) a packet may leave only at the pacing time; the session's 5 ms tick and every ack retry
+ * the queue, and each paced send records its actual timer delay for the S3-4 guard.
+ */
+export class S3PathController implements PathController {
+  readonly name = 's3';
+  private lastSendUs = -1;
+
+  constructor(readonly cc: S3Controller) {}
+
+  canSend(inflight: number, _bytes: number, nowUs: number): boolean {
+    return this.cc.canSend(inflight, nowUs);
+  }
+
+  nextSendAtUs(nowUs: number): number | undefined {
+    return this.cc.mode() === 'paced' ? this.cc.nextSendAtUs(nowUs) : undefined;
+  }
+
+  onSent(bytes: number, nowUs: number): void {
+    if (this.cc.mode() === 'paced' && this.lastSendUs >= 0) {
+      this.cc.recordPacedSend(this.cc.pacingDelayUs(), nowUs - this.lastSendUs, nowUs);
+    }
+    this.lastSendUs = nowUs;
+    this.cc.onSent(bytes, nowUs);
+  }
+
+  onAck(dUs: number, ackedBytes: number, nowUs: number): void {
+    this.cc.onAck(dUs, ackedBytes, nowUs);
+  }
+
+  telemetry(): Record<string, number | string> {
+    return { ...this.cc.telemetry() } as Record<string, number | string>;
+  }
+}
 
 export class InflightCap implements PathController {
   readonly name = 'inflight-cap';

@@ -64,6 +64,8 @@ export class PathState {
   private maxHead = 0;
   /** Delivery rate in bytes per microsecond (0 until measured). */
   deliveryRate = 0;
+  /** Bytes the last ack newly acknowledged (peer's received-bytes growth), for congestion control. */
+  ackedBytesDelta = 0;
   /** Loss ratio of our packets on this path, from the peer's cumulative receive count. */
   lossRate = 0;
   private lossMarkSeq = 0;
@@ -158,7 +160,9 @@ export class PathState {
     const ts4 = wireTime(nowUs);
     const d = wireTimeDiff(ts4, ack.echoTs1) - wireTimeDiff(ts3, ack.ts2);
     if (d >= 0 && d < 30_000_000) this.observeRtt(d);
+    this.ackedBytesDelta = 0;
     if (ack.rcvBytes >= this.peerRcvBytes) {
+      this.ackedBytesDelta = ack.rcvBytes - this.peerRcvBytes;
       this.peerRcvBytes = ack.rcvBytes;
       this.addRateSample(nowUs, ack.rcvBytes);
     }

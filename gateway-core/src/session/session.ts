@@ -17,7 +17,9 @@ import type { PathView, Scheduler } from '../schedule/scheduler.js';
 import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
 import { FlowTable, type FlowState } from '../schedule/flows.js';
 import { SendQueue, type QueuedPacket } from '../schedule/queue.js';
-import { InflightCap, type PathController } from './path-controller.js';
+import { InflightCap, S3PathController, type PathController } from './path-controller.js';
+import { S3Controller } from '../congestion/s3.js';
+import { LinkPacer, LinkSelector, RedundantReceiver, RedundantSender } from '../redundant/index.js';
 import { silentLogger, type Logger } from '../log.js';
 
 /** A path is "active" while it sent or received data this recently. */
@@ -53,8 +55,15 @@ export interface SessionOptions {
   privilegedUsers?: string[];
   /** Sender queue bounds. */
   queue?: { maxPackets: number; maxBytes: number; maxDelayMs: number };
-  /** Per-path congestion controller (default: an in-flight cap from the measured rate). */
-  controller?: (path: PathView) => PathController;
+  /** Per-path congestion controller: 's3' (delay-based, S3) or 'inflight-cap' (default), or a factory. */
+  congestion?: 's3' | 'inflight-cap' | ((path: PathView) => PathController);
+  /**
+   * S4: real-time traffic (small UDP, voice and game ports, DSCP EF) goes through the redundant
+   * low-latency class, sent on the n lowest-delay paths with NACK repair (default true).
+   */
+  lowLatency?: boolean;
+  /** Link type of each path for S4 preferences (e.g. 'lte', 'nr', 'wlan5'); default 'cellular'. */
+  pathTypes?: string[];
   keepaliveMs: number;
   ackIntervalMs: number;
   ackEveryPackets: number;
@@ -116,6 +125,7 @@ export class Session {
   private readonly userOf: (src: number, dst: number, flow: string) => string;
   /** Packets sent as extra copies (S2-8 duplication of important packets). */
   redundantCopies = 0;
+  private lowLatency: { selector: LinkSelector; sender: RedundantSender; receiver: RedundantReceiver } | undefined;
   /** Data packets re-sent on another path after their path died. */
   retransmitted = 0;
   private closed = false;
@@ -143,7 +153,9 @@ export class Session {
         },
         controller: undefined as unknown as PathController,
       };
-      sp.controller = opts.controller ? opts.controller(sp.view) : new InflightCap(sp.view);
+      const cc = opts.congestion ?? 'inflight-cap';
+      sp.controller = typeof cc === 'function' ? cc(sp.view)
+        : cc === 's3' ? new S3PathController(new S3Controller({ mtu: 1500 })) : new InflightCap(sp.view);
       return sp;
     });
     this.pinBytes = opts.pinBytes ?? DEFAULT_PIN_BYTES;
@@ -152,6 +164,7 @@ export class Session {
     const ql = opts.queue ?? { maxPackets: 4096, maxBytes: 8 << 20, maxDelayMs: 100 };
     this.queue = new SendQueue({ maxPackets: ql.maxPackets, maxBytes: ql.maxBytes, maxDelayUs: ql.maxDelayMs * 1000 });
     this.queue.setPrivileged(opts.privilegedUsers ?? []);
+    if (opts.lowLatency ?? true) this.lowLatency = this.buildLowLatency(opts);
     this.views = this.paths.map((p) => p.view);
     this.reorder = new ReorderBuffer(
       { holdUs: opts.reorder.holdMs * 1000, maxPackets: opts.reorder.maxPackets, maxBytes: opts.reorder.maxBytes },
@@ -197,8 +210,16 @@ export class Session {
     if (meta) {
       user = this.userOf(meta.src, meta.dst, meta.flow);
       flow = this.flows.touch(meta.flow, user, now);
-      flow.cls = classify(meta, flow.bytes, this.classRules, this.pinBytes);
+      flow.cls = classify(meta, flow.bytes, this.classRules, this.pinBytes, FlowTable.rateBps(flow, now));
       urgent = meta.urgent;
+    }
+    if (flow?.cls === 'realtime' && this.lowLatency) {
+      flow.bytes += ip.length;
+      if (this.lowLatency.sender.send(ip) === undefined) {
+        this.drops.add('queue-full');
+        return false;
+      }
+      return true;
     }
     const q: QueuedPacket = { ip, dataSeq: 0, flags: urgent ? Flags.Urgent : 0, F: 0, flow, avoid: -1, enqueuedUs: now };
     // Fast path: nothing waiting and a path has room.
@@ -209,6 +230,43 @@ export class Session {
     }
     this.pump(now);
     return true;
+  }
+
+  /**
+   * The S4 class: its sender puts each packet on the n lowest-delay paths (its own pacing per
+   * path), its receiver delivers each class sequence exactly once and asks for repairs by NACK.
+   */
+  private buildLowLatency(opts: SessionOptions) {
+    const clock = opts.clock;
+    const selector = new LinkSelector(this.paths.map((p, i) => ({ id: p.state.id, name: p.state.name, type: opts.pathTypes?.[i] ?? 'cellular' })));
+    const pacer = new LinkPacer(this.paths.map((p) => ({
+      id: p.state.id,
+      // No slow start (S4-5): start at a generous link rate until the path's rate is measured.
+      get negotiatedBps() { return p.state.deliveryRate > 0 ? p.state.deliveryRate * 8e6 * 1.5 : 300e6; },
+      queueFreePackets: () => Infinity,
+    })));
+    const sender = new RedundantSender({
+      clock, selector, pacer,
+      transmit: (linkId, seq, payload, retransmit) => {
+        const p = this.paths[linkId];
+        if (!p || !p.view.usable()) return false;
+        return this.sendOnPath(p, payload, seq, Flags.LowLatency | (retransmit ? Flags.Retransmit : 0), clock.nowUs(), false);
+      },
+    });
+    const receiver = new RedundantReceiver({
+      clock,
+      deliver: (_seq, payload) => opts.deliver(payload),
+      sendNack: (linkId, nack) => {
+        const p = this.paths[linkId];
+        if (!p?.transport) return;
+        const now = clock.nowUs();
+        const dg = this.codec.encodeNack(p.state.id, p.state.nextSeq(0, now), wireTime(now), nack);
+        p.state.counters.txBytes += dg.length;
+        if (!p.transport.send(dg)) p.state.counters.sendErrors++;
+      },
+      drops: this.drops,
+    });
+    return { selector, sender, receiver };
   }
 
   /** Can this path take `bytes` more right now? */
@@ -283,14 +341,15 @@ export class Session {
     return sent;
   }
 
-  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number): boolean {
+  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true): boolean {
     const wireBytes = ip.length + DATA_OVERHEAD;
     const pathSeq = p.state.nextSeq(wireBytes, now);
     const dg = this.codec.encodeData(p.state.id, pathSeq, flags, wireTime(now), dataSeq, ip);
     p.state.counters.txDataBytes += ip.length;
     p.state.lastDataSendUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
-    p.state.keepForRetransmit(pathSeq, dataSeq, ip);
+    // The S4 class repairs its own losses; only the main sequence space is re-sent on failure.
+    if (mainClass) p.state.keepForRetransmit(pathSeq, dataSeq, ip);
     p.controller.onSent?.(wireBytes, now);
     if (!(p.transport as Path).send(dg)) {
       p.state.counters.sendErrors++;
@@ -349,11 +408,15 @@ export class Session {
     if (p.state.state !== 'up') {
       this.log.info({ session: this.id, path: p.state.name }, p.state.state === 'down' ? 'path recovered' : 'path up');
       p.state.state = 'up';
+      this.lowLatency?.selector.setUsable(p.state.id, true);
     }
     switch (pkt.type) {
       case PacketType.Ack:
         p.state.onAck(pkt.ack, pkt.ts1, now);
-        p.controller.onAck?.(p.state.lastRttUs, now);
+        p.controller.onAck?.(p.state.lastRttUs, p.state.ackedBytesDelta, now);
+        if (this.lowLatency && p.state.lastRttUs > 0) {
+          this.lowLatency.sender.onDelaySample(p.state.id, p.state.lastRttUs, this.lowLatency.selector.dataFlowing(now) ? 'data' : 'probe');
+        }
         p.state.observeWatermark(pkt.ack.watermark);
         this.reorder.flush(now);
         this.pump(now);
@@ -366,12 +429,21 @@ export class Session {
       case PacketType.Data: {
         p.state.counters.rxDataBytes += pkt.payload.length;
         p.state.lastDataRecvUs = now;
-        p.state.observeWatermark(pkt.dataSeq);
         if (p.state.ackPendingPackets++ === 0) p.state.ackPendingSinceUs = now;
         if (p.state.ackPendingPackets >= this.opts.ackEveryPackets) this.sendAck(p, now);
+        if (pkt.header.flags & Flags.LowLatency) {
+          // The S4 class has its own sequence space: not the reorder buffer, not a watermark.
+          if (this.lowLatency) this.lowLatency.receiver.receive(p.state.id, pkt.dataSeq, pkt.payload);
+          else this.drops.add('malformed-body');
+          break;
+        }
+        p.state.observeWatermark(pkt.dataSeq);
         this.reorder.push(pkt.dataSeq, pkt.payload, now);
         break;
       }
+      case PacketType.Nack:
+        this.lowLatency?.sender.onNack(p.state.id, pkt.nack);
+        break;
     }
   }
 
@@ -446,6 +518,7 @@ export class Session {
 
   private pathDown(p: SessionPath, now: number, silentUs: number): void {
     p.state.state = 'down';
+    this.lowLatency?.selector.setUsable(p.state.id, false);
     p.state.downSinceUs = now;
     const moved = this.retransmitFrom(p, now);
     this.log.warn({ session: this.id, path: p.state.name, silentMs: Math.round(silentUs / 1000), resent: moved }, 'path down: nothing heard');
@@ -476,6 +549,18 @@ export class Session {
     });
   }
 
+  /** What the scheduling engine did: queue, duplication, re-sends, the S4 class. */
+  engineStats() {
+    return {
+      queued: this.queue.length,
+      queuedBytes: this.queue.queuedBytes,
+      flows: this.flows.size,
+      redundantCopies: this.redundantCopies,
+      retransmitted: this.retransmitted,
+      lowLatency: this.lowLatency ? { sender: { ...this.lowLatency.sender.stats }, receiver: { ...this.lowLatency.receiver.stats } } : null,
+    };
+  }
+
   reorderStats() {
     return { ...this.reorder.stats };
   }
@@ -484,6 +569,8 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.timers.stop();
+    this.lowLatency?.sender.close();
+    this.lowLatency?.receiver.close();
     for (const p of this.paths) p.transport?.close();
   }
 }

@@ -52,6 +52,8 @@ export const Flags = {
   Redundant: 0x01,
   Retransmit: 0x02,
   Urgent: 0x04,
+  /** The S4 low-latency class: its own sequence space, exactly-once, NACK repair (redundant/). */
+  LowLatency: 0x08,
 } as const;
 
 export interface OuterHeader {
