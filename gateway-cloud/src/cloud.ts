@@ -298,6 +298,7 @@ export class CloudGateway {
           name: c.name, interface: c.interface, operator: c.metadata['operator'], mcc: c.metadata['mcc'], mnc: c.metadata['mnc'], technology: c.metadata['technology'],
         })),
         reorder: cs.session.reorderStats(),
+        retransmitted: cs.session.retransmitted,
       })),
       drops: () => this.drops.toJSON(),
       tunnel: () => ({ ...this.tunStats }),

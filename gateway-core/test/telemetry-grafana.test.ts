@@ -29,11 +29,12 @@ before(async () => {
   const path = {
     id: 0, name: 'lte-a', state: 'up' as const, transport: 'udp', txBytes: 1, rxBytes: 1, txPackets: 1, rxPackets: 1, txDataBytes: 1,
     rxDataBytes: 1, rttMs: 30, minRttMs: 25, rateMbps: 1, inflightBytes: 1, sendErrors: 0,
+    lossRate: 0.01, controller: { dUs: 20_000, cwnd: 30_000, mode: 'window' },
   };
   tm = Telemetry.start({
     role: 'edge', id: 'e', version: '0.1.0', settings: { dashboard: false },
     view: {
-      sessions: () => [{ id: 1, peer: 'cloud', paths: [path], carriers: [{ name: 'lte-a', operator: 'Telekom' }], reorder: { delivered: 1, deliveredLate: 0, skipped: 0, heldNow: 0, heldBytes: 0 } }],
+      sessions: () => [{ id: 1, peer: 'cloud', paths: [path], carriers: [{ name: 'lte-a', operator: 'Telekom' }], reorder: { delivered: 1, deliveredLate: 0, skipped: 0, heldNow: 0, heldBytes: 0 }, retransmitted: 0 }],
       drops: () => ({ 'bad-tag': 1 }),
       tunnel: () => ({ rxPackets: 1, txPackets: 1, rxBytes: 1, txBytes: 1 }),
     },

@@ -252,6 +252,7 @@ export class EdgeGateway {
     return {
       sessions: () => (this.session ? [{
         id: this.session.id, peer: this.cfg.control.cloud, paths: this.session.status(), carriers, reorder: this.session.reorderStats(),
+        retransmitted: this.session.retransmitted,
       }] : []),
       drops: () => this.drops.toJSON(),
       tunnel: () => ({ ...this.tunStats }),

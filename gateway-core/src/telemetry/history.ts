@@ -16,6 +16,8 @@ export interface PathSample {
   rttMs: number | null;
   rateMbps: number;
   sendErrors: number;
+  /** Measured loss, percent; null when the session does not measure it. */
+  lossPct: number | null;
 }
 
 export interface Sample {
@@ -46,6 +48,7 @@ export function takeSample(view: TelemetryView, multiSession: boolean, now = Dat
         rttMs: p.rttMs === null ? null : Math.round(p.rttMs * 100) / 100,
         rateMbps: Math.round(p.rateMbps * 1000) / 1000,
         sendErrors: p.sendErrors,
+        lossPct: typeof p.lossRate === 'number' ? Math.round(p.lossRate * 10000) / 100 : null,
       });
     }
   }

@@ -21,6 +21,11 @@ export const METRIC = {
   pathPayloadSentBytes: 'braid.path.payload.sent.bytes',
   pathPayloadReceivedBytes: 'braid.path.payload.received.bytes',
   pathSendErrors: 'braid.path.send_errors',
+  pathLossRate: 'braid.path.loss_rate',
+  pathDelay: 'braid.path.cc.delay',
+  pathWindow: 'braid.path.cc.window',
+  pathPaced: 'braid.path.cc.paced',
+  retransmitted: 'braid.session.retransmitted',
   sessions: 'braid.sessions',
   reorderDelivered: 'braid.reorder.delivered',
   reorderLate: 'braid.reorder.delivered_late',
@@ -67,6 +72,11 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
   const paySent = c(METRIC.pathPayloadSentBytes, 'By', 'IP payload bytes sent on the path (goodput, excluding headers and control)');
   const payRecv = c(METRIC.pathPayloadReceivedBytes, 'By', 'IP payload bytes received on the path');
   const sendErrors = c(METRIC.pathSendErrors, '{error}', 'Failed sends on the path');
+  const lossRate = g(METRIC.pathLossRate, '1', 'Measured loss ratio of the path (0..1)');
+  const delay = g(METRIC.pathDelay, 'ms', 'Last one-way delay sample D of the S3 congestion controller');
+  const window = g(METRIC.pathWindow, 'By', 'Congestion window (S3 cwnd, or the in-flight cap of the default controller)');
+  const paced = g(METRIC.pathPaced, '1', '1 when the S3 controller is in paced mode, 0 in window mode');
+  const retransmitted = c(METRIC.retransmitted, '{packet}', 'Data packets re-sent on another path after their path died');
   const sessions = g(METRIC.sessions, '{session}', 'Sessions held by this gateway');
   const delivered = c(METRIC.reorderDelivered, '{packet}', 'Packets delivered by the reorder buffer');
   const late = c(METRIC.reorderLate, '{packet}', 'Packets delivered after their slot was given up (out of order)');
@@ -94,7 +104,14 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
         r.observe(paySent, p.txDataBytes, a);
         r.observe(payRecv, p.rxDataBytes, a);
         r.observe(sendErrors, p.sendErrors, a);
+        if (typeof p.lossRate === 'number') r.observe(lossRate, p.lossRate, a);
+        const cc = p.controller ?? {};
+        if (typeof cc['dUs'] === 'number' && cc['dUs'] > 0) r.observe(delay, cc['dUs'] / 1000, a);
+        const win = typeof cc['cwnd'] === 'number' ? cc['cwnd'] : cc['capBytes'];
+        if (typeof win === 'number' && Number.isFinite(win)) r.observe(window, win, a);
+        if (typeof cc['mode'] === 'string') r.observe(paced, cc['mode'] === 'paced' ? 1 : 0, a);
       });
+      if (s.retransmitted !== undefined) r.observe(retransmitted, s.retransmitted, { 'braid.session.id': String(s.id), 'braid.peer': s.peer });
       if (s.reorder) {
         const a = { 'braid.session.id': String(s.id), 'braid.peer': s.peer };
         r.observe(delivered, s.reorder.delivered, a);
@@ -110,6 +127,7 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
     r.observe(tunBytes, t.rxBytes, { 'network.io.direction': 'receive' });
     r.observe(tunBytes, t.txBytes, { 'network.io.direction': 'transmit' });
   }, [rtt, minRtt, rate, inflight, up, sentBytes, recvBytes, sentPackets, recvPackets, paySent, payRecv, sendErrors, sessions,
+    lossRate, delay, window, paced, retransmitted,
     delivered, late, skipped, held, drops, tunPackets, tunBytes]);
 
   const rpc: Histogram = meter.createHistogram(METRIC.rpcDuration, {

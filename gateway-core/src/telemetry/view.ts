@@ -29,6 +29,8 @@ export interface SessionView {
   paths: PathStatus[];
   carriers: CarrierInfoView[];
   reorder: ReorderView | null;
+  /** Data packets re-sent on another path after their path died (when the session counts them). */
+  retransmitted?: number;
 }
 
 export interface TunnelView {
