@@ -105,6 +105,17 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
     }
   });
 
+  test('each carrier\'s S0 transport race is a span of the session trace with its decisions as span events', async () => {
+    const establish = await until('the edge establish span', 10_000, () =>
+      receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'braid.session.establish'));
+    for (const c of CARRIERS) {
+      const race = await until(`the race span of ${c.name}`, 10_000, () => receiver.spans.find((s) =>
+        s.service === 'braid-edge' && s.name === 'braid.path.race' && s.attributes['braid.path.name'] === c.name));
+      assert.equal(race.traceId, establish.traceId);
+      assert.ok(race.events.length > 0, `${c.name}: race decisions as span events`);
+    }
+  });
+
   test('metric points for every carrier arrive from both gateways with the carrier attributes', async () => {
     for (const service of ['braid-edge', 'braid-cloud']) {
       for (const c of CARRIERS) {

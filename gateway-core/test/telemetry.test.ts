@@ -8,9 +8,9 @@ import { startAdminServer, type AdminServer } from '../src/admin/http.js';
 import type { PathStatus } from '../src/session/session.js';
 import { EventLog } from '../src/telemetry/events.js';
 import { METRIC } from '../src/telemetry/metrics.js';
-import { PathWatcher, type PathTransition } from '../src/telemetry/path-watch.js';
+import { PathWatcher, RaceWatcher, type PathTransition, type RaceDecision } from '../src/telemetry/path-watch.js';
 import { Telemetry, contextFromHeaders, otlpRequested, traceHeaders } from '../src/telemetry/telemetry.js';
-import type { SessionView, TelemetryView } from '../src/telemetry/view.js';
+import type { RaceView, SessionView, TelemetryView } from '../src/telemetry/view.js';
 import { startOtlpReceiver, type OtlpReceiver } from './telemetry-otlp-receiver.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -74,6 +74,28 @@ describe('path watcher', () => {
     set('up');
     assert.deepEqual(seen.map((t) => t.kind), ['path.up', 'path.down', 'path.recovered']);
     assert.equal(seen[1]!.path, 'a');
+  });
+});
+
+describe('race watcher', () => {
+  test('each new S0 decision once; a round starts, and ends when the race settles or a new round begins', () => {
+    const race: RaceView = { carrier: 'lte-a', round: 1, phase: 'racing', events: [{ atMs: 0, round: 1, event: 'udp started' }], sessionId: 9 };
+    const view: TelemetryView = { ...fakeView({ sessions: [] }), races: () => [race] };
+    const decisions: RaceDecision[] = [];
+    const rounds: string[] = [];
+    const w = new RaceWatcher(view, (d) => decisions.push(d), (c, r, what) => rounds.push(`${c} ${r} ${what}`));
+    w.poll();
+    w.poll();
+    race.events = [...race.events, { atMs: 40, round: 1, event: 'udp won' }];
+    race.phase = 'connected';
+    w.poll();
+    race.round = 2;
+    race.phase = 'racing';
+    race.events = [...race.events, { atMs: 900, round: 2, event: 're-racing: abnormal' }];
+    w.poll();
+    assert.deepEqual(decisions.map((d) => d.event), ['udp started', 'udp won', 're-racing: abnormal']);
+    assert.equal(decisions[0]!.sessionId, 9);
+    assert.deepEqual(rounds, ['lte-a 1 start', 'lte-a 1 end', 'lte-a 2 start']);
   });
 });
 

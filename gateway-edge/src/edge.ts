@@ -256,6 +256,7 @@ export class EdgeGateway {
       }] : []),
       drops: () => this.drops.toJSON(),
       tunnel: () => ({ ...this.tunStats }),
+      races: () => this.racers.flatMap((r) => (r ? [{ ...r.status(), sessionId: this.session?.id }] : [])),
     };
   }
 

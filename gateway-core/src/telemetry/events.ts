@@ -7,7 +7,9 @@ export type EventKind =
   | 'session.ended'
   | 'path.up'
   | 'path.down'
-  | 'path.recovered';
+  | 'path.recovered'
+  /** A decision of an S0 transport race (a candidate won, lost, failed; a re-race). */
+  | 'path.race';
 
 export interface GatewayEvent {
   /** Increasing per gateway process, so a reader can ask for "everything after seq N". */

@@ -25,7 +25,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { EventLog, type EventInput, type GatewayEvent } from './events.js';
 import { SampleHistory } from './history.js';
 import { registerGatewayMetrics, type GatewayInstruments } from './metrics.js';
-import { PathWatcher, type PathTransition } from './path-watch.js';
+import { PathWatcher, RaceWatcher, type PathTransition, type RaceDecision } from './path-watch.js';
+import type { RaceView } from './view.js';
 import type { TelemetryView } from './view.js';
 
 export interface TelemetrySettings {
@@ -105,6 +106,9 @@ export class Telemetry {
   private readonly sessionContexts = new Map<number, Context>();
   private readonly log: Logger;
   private readonly watcher: PathWatcher;
+  private readonly raceWatcher: RaceWatcher;
+  private readonly raceSpans = new Map<string, Span>();
+  private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   private constructor(
@@ -127,7 +131,32 @@ export class Telemetry {
     if (prom) this.instruments.push(registerGatewayMetrics(prom.provider.getMeter('braid', opts.version), opts.view));
     if (this.settings.dashboard) this.history.start();
     this.watcher = new PathWatcher(opts.view, (t) => this.pathEvent(t));
-    this.watcher.start(this.settings.pathPollMs);
+    this.raceWatcher = new RaceWatcher(opts.view, (d) => this.raceDecision(d), (c, round, what, r) => this.raceRound(c, round, what, r));
+    this.pollTimer = setInterval(() => this.pollPaths(), this.settings.pathPollMs);
+    this.pollTimer.unref();
+  }
+
+  /** A race round is one span; its decisions are span events (and timeline entries). */
+  private raceRound(carrier: string, round: number, what: 'start' | 'end', r: RaceView): void {
+    if (what === 'start') {
+      const parent = (r.sessionId !== undefined ? this.sessionContexts.get(r.sessionId) : undefined) ?? ROOT_CONTEXT;
+      this.raceSpans.set(carrier, this.tracer.startSpan('braid.path.race', { attributes: { 'braid.path.name': carrier, 'braid.race.round': round } }, parent));
+      return;
+    }
+    const span = this.raceSpans.get(carrier);
+    if (!span) return;
+    span.setAttribute('braid.race.phase', r.phase);
+    span.end();
+    this.raceSpans.delete(carrier);
+  }
+
+  private raceDecision(d: RaceDecision): void {
+    this.raceSpans.get(d.carrier)?.addEvent(d.event, { 'braid.race.round': d.round });
+    this.events.record({
+      kind: 'path.race', sessionId: d.sessionId ?? null, path: d.carrier, message: `race ${d.carrier} round ${d.round}: ${d.event}`,
+      attributes: { 'braid.race.round': d.round, 'braid.race.phase': d.phase },
+    });
+    for (const i of this.instruments) i.countEvent('path.race');
   }
 
   private pathEvent(t: PathTransition): void {
@@ -147,6 +176,7 @@ export class Telemetry {
   /** Checks path states now (tests; the watcher also runs on its own). */
   pollPaths(): void {
     this.watcher.poll();
+    this.raceWatcher.poll();
   }
 
   static start(opts: TelemetryOptions): Telemetry {
@@ -256,7 +286,9 @@ export class Telemetry {
     if (this.closed) return;
     this.closed = true;
     this.history.stop();
-    this.watcher.stop();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    for (const s of this.raceSpans.values()) s.end();
+    this.raceSpans.clear();
     await Promise.allSettled([
       this.sdk.shutdown().catch((err: Error) => this.log.warn({ err: err.message }, 'telemetry flush failed')),
       this.prom?.provider.shutdown(),

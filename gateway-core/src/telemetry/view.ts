@@ -40,8 +40,21 @@ export interface TunnelView {
   txBytes: number;
 }
 
+/** One carrier's S0 transport race (gateway-core/src/racing): its round, phase and recent decisions. */
+export interface RaceView {
+  carrier: string;
+  round: number;
+  /** racing, connected, abnormal, closed */
+  phase: string;
+  /** Recent decisions, oldest first; atMs counts from the racer's creation. */
+  events: { atMs: number; round: number; event: string }[];
+  sessionId?: number | undefined;
+}
+
 export interface TelemetryView {
   sessions(): SessionView[];
+  /** Transport races, when the gateway runs them (the edge). */
+  races?(): RaceView[];
   drops(): Record<string, number>;
   tunnel(): TunnelView;
 }
