@@ -5,7 +5,7 @@
 // carrier attributes; a carrier blackout must show up as a path.down event and span.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, requireRoot } from './harness/root.js';
@@ -103,6 +103,18 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
       assert.equal(s.resource['k8s.namespace.name'], 'braid-it', 'OTEL_RESOURCE_ATTRIBUTES reach the resource');
       assert.equal(s.resource['service.version'], '0.1.0');
     }
+    // The logs of both sides carry the trace: a log line leads to the trace and back.
+    const line = async (file: string, msg: string) => {
+      const found = (await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; trace_id?: string; span_id?: string }).find((o) => o.msg === msg);
+      assert.ok(found, `"${msg}" in ${file}`);
+      return found;
+    };
+    const cloudLine = await line(gw.logs.cloud, 'session established');
+    assert.equal(cloudLine.trace_id, establish.traceId);
+    assert.equal(cloudLine.span_id, server.spanId);
+    const edgeLine = await line(gw.logs.edge, 'edge started');
+    assert.equal(edgeLine.trace_id, establish.traceId);
   });
 
   test('each carrier\'s S0 transport race is a span of the session trace with its decisions as span events', async () => {

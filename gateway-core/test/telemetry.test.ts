@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startAdminServer, type AdminServer } from '../src/admin/http.js';
+import { traceMixin } from '../src/log.js';
 import type { PathStatus } from '../src/session/session.js';
 import { EventLog } from '../src/telemetry/events.js';
 import { METRIC } from '../src/telemetry/metrics.js';
@@ -195,6 +196,14 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
     assert.equal(span.traceId, traceId, 'in the trace of the session');
     assert.equal(span.parentSpanId, root.spanContext().spanId);
     assert.equal(span.attributes['braid.path.name'], 'lte-a');
+  });
+
+  test('log lines inside a span carry its trace_id and span_id', () => {
+    const span = tm.startSpan('unit', {});
+    const ids = tm.run(tm.contextOf(span), () => traceMixin());
+    span.end();
+    assert.deepEqual(ids, { trace_id: span.spanContext().traceId, span_id: span.spanContext().spanId });
+    assert.deepEqual(traceMixin(), {}, 'outside any span: nothing');
   });
 
   test('/metrics serves Prometheus text with the carrier labels', async () => {
