@@ -4,7 +4,7 @@
 // from (so NAT rebinding on a carrier is followed).
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  ControlError, DropCounters, Session, StreamListener, Telemetry, startGatewayAdminApi, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, createScheduler,
+  ControlError, DropCounters, Session, StreamListener, Telemetry, startGatewayAdminApi, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, engineOptions,
   ipv4Destination, numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
   type AdminServer, type CarrierInfo, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
   type Path, type PeerIdentity, type TelemetryView,
@@ -137,7 +137,8 @@ export class CloudGateway {
       recvKey: edgeToCloud,
       pathNames: req.carriers.map((c) => c.name),
       clock: this.clock,
-      scheduler: createScheduler('rate-weighted'),
+      ...engineOptions(dp),
+      pathTypes: req.carriers.map((c) => c.metadata['technology'] ?? 'cellular'),
       keepaliveMs: dp.keepaliveMs,
       ackIntervalMs: dp.ackIntervalMs,
       ackEveryPackets: dp.ackEveryPackets,

@@ -4,7 +4,7 @@
 //   start: open TUN -> Hello over mTLS (retry with backoff) -> one UDP path per carrier
 //          -> session -> interception rules -> admin endpoint
 import {
-  DropCounters, Session, SessionCodec, Telemetry, startGatewayAdminApi, type ControlServer, TransportRacer, TunDevice, UdpCarrierPath, openTcpCarrierPath, openTlsCarrierPath, configureTun, createScheduler, parseHostPort, realClock, sendHello,
+  DropCounters, Session, SessionCodec, Telemetry, startGatewayAdminApi, type ControlServer, TransportRacer, TunDevice, UdpCarrierPath, openTcpCarrierPath, openTlsCarrierPath, configureTun, engineOptions, parseHostPort, realClock, sendHello,
   startAdminServer, traceHeaders, ControlError, type AdminServer, type Clock, type EdgeConfig, type HelloReply, type Logger, type Path,
   type RacerStatus, type TelemetryView, type TraceContext,
 } from '@braid/gateway-core';
@@ -91,7 +91,8 @@ export class EdgeGateway {
       recvKey: r.cloudToEdgeKey,
       pathNames: cfg.carriers.map((c) => c.name),
       clock: this.clock,
-      scheduler: createScheduler('rate-weighted'),
+      ...engineOptions(cfg.dataPlane),
+      pathTypes: cfg.carriers.map((c) => c.metadata?.technology ?? 'cellular'),
       keepaliveMs: r.keepaliveMs || cfg.dataPlane.keepaliveMs,
       ackIntervalMs: cfg.dataPlane.ackIntervalMs,
       ackEveryPackets: cfg.dataPlane.ackEveryPackets,

@@ -31,6 +31,11 @@ export function section<S extends z.core.$ZodLooseShape>(shape: S) {
 }
 
 /** A whole number in [min, max]; `what` overrides the wording when the range alone says too little. */
+/** A number (fractions allowed) in [min, max]. */
+export function numIn(min: number, max: number, what = `a number between ${min} and ${max}`) {
+  return z.number({ error: expecting(what) }).min(min).max(max);
+}
+
 export function intIn(min: number, max: number, what = `a number between ${min} and ${max}`) {
   return z.int({
     error: (iss) => {

@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import {
-  bool, expecting, filePath, host, hostPort, ifname, intIn, ipv4Cidr, listOf, oneOf, section, stringParsedBy, stringWhere,
+  bool, expecting, filePath, host, hostPort, ifname, intIn, ipv4Cidr, listOf, numIn, oneOf, section, stringParsedBy, stringWhere,
 } from './fields.js';
 import { parseHostPort } from './net.js';
 import { checkAnomalyAfterKeepalive, racingSchema, streamListen } from '../racing/config.js';
@@ -40,8 +40,26 @@ const reorderSchema = section({
   maxBytes: intIn(65536, 1073741824).default(16777216),
 }).prefault({});
 
+/** The scheduling engine (S2): first-bytes pinning, utility weights, privileged users. */
+const scheduleSchema = section({
+  pinBytes: intIn(0, 1 << 30).default(330 * 1024),
+  alpha: numIn(0, 100).default(0.02),
+  beta: numIn(0, 100).default(0.1),
+  privilegedUsers: listOf(stringWhere('an IPv4 address', (s) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s)), 'a list of client IPv4 addresses').default([]),
+}).prefault({});
+
+const sendQueueSchema = section({
+  maxPackets: intIn(16, 1 << 20).default(4096),
+  maxBytes: intIn(65536, 1 << 30).default(8 << 20),
+  maxDelayMs: intIn(1, 10000).default(100),
+}).prefault({});
+
 /** Data-plane timing and buffer sizes: both ends run the same code, so they share the knobs. */
 const dataPlaneTuningShape = {
+  congestion: oneOf(['inflight-cap', 's3'] as const).default('inflight-cap'),
+  lowLatency: bool().default(true),
+  schedule: scheduleSchema,
+  sendQueue: sendQueueSchema,
   keepaliveMs: intIn(50, 60000).default(1000),
   ackIntervalMs: intIn(1, 1000).default(10),
   ackEveryPackets: intIn(1, 1024).default(8),

@@ -45,6 +45,8 @@ export class PathState {
   lastProbeUs = -Infinity;
   /** When the first packet that asks for an answer (data, probe) left after we last heard; -1 = none. */
   expectSinceUs = -1;
+  /** Carrying traffic but silent for a third of the dead time: probed fast, given no new data. */
+  suspect = false;
   /** When the path went down (for re-probing cadence). */
   downSinceUs = 0;
   /** Data packets in flight, by path sequence, for cross-path retransmission when the path dies. */
@@ -209,6 +211,7 @@ export class PathState {
     if (!this.replay.accept(pathSeq)) return false;
     this.lastRecvUs = nowUs;
     this.expectSinceUs = -1;
+    this.suspect = false;
     if (pathSeq > this.rcvHighestSeq) {
       this.rcvHighestSeq = pathSeq;
       this.lastRcvTs1 = ts1;

@@ -45,6 +45,8 @@ export interface SessionOptions {
   scheduler: Scheduler;
   /** Per traffic class algorithms (S2-11), e.g. { interactive: utility, realtime: utility }. */
   schedulers?: Partial<Record<TrafficClass, Scheduler>>;
+  /** The algorithm for important packets (F > 0: cross-path retransmissions); one with pickSet duplicates them. */
+  retransmitScheduler?: Scheduler;
   /** S2-7: a flow's first bytes stay on one path up to this many bytes (0 = no pinning). */
   pinBytes?: number;
   /** Traffic-class rules tried before behaviour (ports, DSCP). */
@@ -144,7 +146,8 @@ export class Session {
         view: {
           id,
           name,
-          usable: () => state.state === 'up' && sp.transport !== undefined,
+          // A suspect path gets no new data: what it would carry may be lost in a blackout.
+          usable: () => state.state === 'up' && !state.suspect && sp.transport !== undefined,
           get deliveryRate() { return state.deliveryRate; },
           get srttUs() { return state.srttUs; },
           get minRttUs() { return state.minRttUs; },
@@ -315,7 +318,8 @@ export class Session {
     } else {
       const room = this.views.filter((v) => v.id !== q.avoid && this.hasRoom(this.paths[v.id] as SessionPath, bytes, now));
       if (room.length === 0) return false;
-      const algo = (f && this.opts.schedulers?.[f.cls]) ?? this.opts.scheduler;
+      const classAlgo = (f && this.opts.schedulers?.[f.cls]) ?? this.opts.scheduler;
+      const algo = q.F > 0 ? (this.opts.retransmitScheduler ?? classAlgo) : classAlgo;
       if (q.F > 0 && algo.pickSet) {
         targets = algo.pickSet(room, bytes, q.F);
       } else {
@@ -480,7 +484,7 @@ export class Session {
   /**
    * Liveness, in-band (no route changes): a path that carries traffic hears acks every few
    * milliseconds, so silence means trouble. After a third of the dead time it is probed every
-   * 50 ms; after `pathDeadMs` (or 1.5 x its smoothed delay plus the ack interval, if longer)
+   * 50 ms, and once an answer is that overdue it is suspect and gets no new data; after `pathDeadMs` (or 1.5 x its smoothed delay plus the ack interval, if longer)
    * with a packet unanswered, it is declared down and what it had in flight moves to the other
    * paths. An idle path is only probed every `keepaliveMs` and declared down after three
    * unanswered keepalives. A down path is probed every 100 ms for ten seconds, then at the
@@ -500,9 +504,13 @@ export class Session {
         const active = now - s.lastDataSendUs < ACTIVE_US || now - s.lastDataRecvUs < ACTIVE_US;
         const deadUs = Math.max(this.opts.pathDeadMs * 1000, 1.5 * s.srttUs + ackUs);
         if (active) {
+          // Suspect once an answer is overdue (not merely silent: a path that just became
+          // active after an idle spell has been silent, but owes nothing yet).
+          s.suspect = waiting > deadUs / 3;
           if (silent > deadUs / 3 && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
           if (silent > deadUs && waiting > Math.min(deadUs, Math.max(SUSPECT_PROBE_US * 2, 1.5 * s.srttUs))) this.pathDown(p, now, silent);
         } else {
+          s.suspect = false;
           if (now - s.lastSendUs >= keepaliveUs) this.sendProbe(p, now);
           if (silent > 3 * keepaliveUs && waiting > deadUs) this.pathDown(p, now, silent);
         }
@@ -518,6 +526,7 @@ export class Session {
 
   private pathDown(p: SessionPath, now: number, silentUs: number): void {
     p.state.state = 'down';
+    p.state.suspect = false;
     this.lowLatency?.selector.setUsable(p.state.id, false);
     p.state.downSinceUs = now;
     const moved = this.retransmitFrom(p, now);
