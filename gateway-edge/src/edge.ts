@@ -27,6 +27,9 @@ export interface EdgeStatus {
   drops: Record<string, number>;
 }
 
+/** No path up for this long (and at least three keepalives): say Hello again. */
+const REHELLO_AFTER_MS = 5000;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class EdgeGateway {
@@ -43,6 +46,9 @@ export class EdgeGateway {
   private started = false;
   private telemetry: Telemetry | undefined;
   private adminApi: ControlServer | undefined;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private allDownSince: number | undefined;
+  private rehelloing = false;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
 
@@ -82,9 +88,38 @@ export class EdgeGateway {
     // The session's later events (path up/down...) become spans of this trace.
     this.telemetry?.bindSession(r.sessionId, establishCtx);
     const mtu = Math.min(cfg.tunnel.mtu, r.tunnelMtu);
-    await configureTun(this.tun.name, r.tunnelAddress, 32, mtu);
+    await this.openSession(r);
+    this.tun.onPackets((pkts) => {
+      const s = this.session;
+      if (!s) return;
+      for (const p of pkts) {
+        this.tunStats.rxPackets++;
+        this.tunStats.rxBytes += p.length;
+        s.send(p);
+      }
+    });
+    this.plan = planFrom(cfg, this.tun.name);
+    await installInterception(this.plan, this.log);
+    this.started = true;
+    this.watchdog = setInterval(() => this.checkSession(), 1000);
+    this.watchdog.unref();
+    this.telemetry?.event({
+      kind: 'session.established', sessionId: r.sessionId,
+      message: `session ${r.sessionId} established with ${cfg.control.cloud} (tunnel ${r.tunnelAddress})`,
+      attributes: { 'braid.tunnel.address': r.tunnelAddress, 'braid.cloud': cfg.control.cloud },
+    });
+    this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress, mtu, data: `${r.dataEndpoint.host || parseHostPort(cfg.control.cloud).host}:${r.dataEndpoint.port}` }, 'edge started');
+  }
+
+  /** The session for a Hello reply: tunnel address, session, one raced path per carrier. */
+  private async openSession(r: HelloReply): Promise<void> {
+    const cfg = this.cfg;
+    if (!this.tun) return;
+    this.reply = r;
+    await configureTun(this.tun.name, r.tunnelAddress, 32, Math.min(cfg.tunnel.mtu, r.tunnelMtu));
     const control = parseHostPort(cfg.control.cloud);
     const dataHost = r.dataEndpoint.host || control.host;
+    this.allDownSince = undefined;
     this.session = new Session({
       sessionId: r.sessionId,
       sendKey: r.edgeToCloudKey,
@@ -104,24 +139,52 @@ export class EdgeGateway {
       drops: this.drops,
     });
     await Promise.all(cfg.carriers.map((c, i) => this.openPath(i, c.interface, dataHost, r.dataEndpoint.port)));
-    this.tun.onPackets((pkts) => {
-      const s = this.session;
-      if (!s) return;
-      for (const p of pkts) {
-        this.tunStats.rxPackets++;
-        this.tunStats.rxBytes += p.length;
-        s.send(p);
-      }
-    });
-    this.plan = planFrom(cfg, this.tun.name);
-    await installInterception(this.plan, this.log);
-    this.started = true;
-    this.telemetry?.event({
-      kind: 'session.established', sessionId: r.sessionId,
-      message: `session ${r.sessionId} established with ${cfg.control.cloud} (tunnel ${r.tunnelAddress})`,
-      attributes: { 'braid.tunnel.address': r.tunnelAddress, 'braid.cloud': cfg.control.cloud },
-    });
-    this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress, mtu, data: `${dataHost}:${r.dataEndpoint.port}` }, 'edge started');
+  }
+
+  /**
+   * Re-establishment: when no path has been up for REHELLO_AFTER_MS (the cloud restarted and
+   * forgot the session, or every carrier was gone long enough), say Hello again over whichever
+   * carrier routes to the control plane and rebuild the session; the interception rules stay.
+   */
+  private checkSession(): void {
+    const s = this.session;
+    if (!s || this.stopping || this.rehelloing) return;
+    const anyUp = s.status().some((p) => p.state === 'up');
+    const now = Date.now();
+    if (anyUp) {
+      this.allDownSince = undefined;
+      return;
+    }
+    this.allDownSince ??= now;
+    const after = Math.max(REHELLO_AFTER_MS, 3 * (this.reply?.keepaliveMs || this.cfg.dataPlane.keepaliveMs));
+    if (now - this.allDownSince < after) return;
+    this.rehelloing = true;
+    void this.rehello().finally(() => { this.rehelloing = false; });
+  }
+
+  private async rehello(): Promise<void> {
+    const old = this.session;
+    this.log.warn({ session: old?.id }, 'no path up: saying Hello again');
+    this.telemetry?.event({ kind: 'session.ended', sessionId: old?.id, message: `session ${old?.id} lost: no path up; re-establishing` });
+    this.session = undefined;
+    old?.close();
+    for (const p of this.paths) p?.close();
+    this.paths.length = 0;
+    this.racers.length = 0;
+    const tm = this.telemetry;
+    if (!tm) return;
+    const span = tm.startSpan('braid.session.reestablish', { 'braid.edge.id': this.cfg.id });
+    try {
+      const r = await this.helloWithRetry(tm.contextOf(span));
+      span.end();
+      if (this.stopping) return;
+      await this.openSession(r);
+      this.telemetry?.event({ kind: 'session.established', sessionId: r.sessionId, message: `session ${r.sessionId} re-established (tunnel ${r.tunnelAddress})` });
+      this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress }, 'session re-established');
+    } catch (e) {
+      tm.fail(span, e);
+      if (!this.stopping) this.log.error({ err: (e as Error).message }, 're-establishment failed');
+    }
   }
 
   /**
@@ -264,6 +327,7 @@ export class EdgeGateway {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     if (this.session) this.telemetry?.event({ kind: 'session.ended', sessionId: this.session.id, message: `session ${this.session.id} ended: edge stopping` });
     if (this.plan) await removeInterception(this.plan).catch((e: Error) => this.log.error({ err: e.message }, 'removing interception failed'));
     this.session?.close();
