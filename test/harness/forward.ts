@@ -28,10 +28,18 @@ function connect(to: Endpoint): net.Socket {
   return to.kind === 'tcp' ? net.connect(to.port, to.host) : net.connect(to.path);
 }
 
+/** Open sockets of each forwarder: closing one must not wait for long-lived streams (SSE). */
+const open = new WeakMap<net.Server, Set<net.Socket>>();
+
 /** Listens on `from` and pipes every connection to `to`. */
 export function forward(from: Endpoint, to: Endpoint): Promise<net.Server> {
+  const sockets = new Set<net.Socket>();
   const server = net.createServer((inbound) => {
     const outbound = connect(to);
+    sockets.add(inbound);
+    sockets.add(outbound);
+    inbound.once('close', () => sockets.delete(inbound));
+    outbound.once('close', () => sockets.delete(outbound));
     inbound.pipe(outbound).pipe(inbound);
     const end = (): void => {
       inbound.destroy();
@@ -42,6 +50,7 @@ export function forward(from: Endpoint, to: Endpoint): Promise<net.Server> {
     inbound.on('close', end);
     outbound.on('close', end);
   });
+  open.set(server, sockets);
   if (from.kind === 'unix') rmSync(from.path, { force: true });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -58,7 +67,9 @@ export interface Bridge {
 }
 
 function closeServer(s: net.Server): Promise<void> {
-  return new Promise((resolve) => s.close(() => resolve()));
+  const done = new Promise<void>((resolve) => s.close(() => resolve()));
+  for (const sock of open.get(s) ?? []) sock.destroy();
+  return done;
 }
 
 const forwarderArgv = (from: string, to: string): string[] =>
@@ -122,7 +133,11 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   const [from, to] = process.argv.slice(2) as [string, string];
   const server = await forward(parseEndpoint(from), parseEndpoint(to));
   process.stdout.write(`forwarding ${from} -> ${to}\n`);
-  const stop = (): void => { server.close(); process.exit(0); };
+  const stop = (): void => {
+    for (const sock of open.get(server) ?? []) sock.destroy();
+    server.close();
+    process.exit(0);
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
