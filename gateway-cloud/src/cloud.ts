@@ -309,6 +309,8 @@ export class CloudGateway {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // The last metric export should still show the sessions that are about to end.
+    await this.telemetry?.flush();
     await this.control?.close();
     for (const cs of [...this.sessions.values()]) this.endSession(cs, 'cloud stopping');
     this.listener?.close();

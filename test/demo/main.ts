@@ -171,8 +171,9 @@ async function main(): Promise<void> {
       errors: [...(fatal ? [fatal] : []), ...(stats?.errors ?? [])],
       logs: args.keepLogs ? dir : null,
     };
-    await obs?.close();
+    // Gateways first: they flush their telemetry through the OTLP forwarders on the way out.
     if (gateways) await gateways.stop().catch(() => undefined);
+    await obs?.close();
     if (topo) await topo.destroy().catch(() => undefined);
     if (!args.keepLogs) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     if (args.json) process.stdout.write(JSON.stringify(summary) + '\n');

@@ -281,6 +281,23 @@ export class Telemetry {
     return e;
   }
 
+  /**
+   * Exports what is pending now (spans, and one metric collection of the current state): a
+   * gateway calls it before tearing its sessions down, so the last export still shows them.
+   */
+  async flush(): Promise<void> {
+    if (this.closed || !this.exporting) return;
+    const mp = metrics.getMeterProvider() as { forceFlush?: () => Promise<void> };
+    const tp = (trace.getTracerProvider() as { getDelegate?: () => { forceFlush?: () => Promise<void> } }).getDelegate?.();
+    // Bounded: an unreachable collector must not hold up a gateway's stop.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([mp.forceFlush?.(), tp?.forceFlush?.()]),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); timer.unref(); }),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Flushes and stops exporting; releases the process-global OpenTelemetry registrations. */
   async shutdown(): Promise<void> {
     if (this.closed) return;
