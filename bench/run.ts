@@ -157,8 +157,8 @@ async function runSystem(
       cpuPct: groups.length ? round(sum(groups.map((g) => g.cpuPct)), 1) : null,
       rssMb: groups.length ? round(sum(groups.map((g) => g.rssMiB)), 1) : null,
     };
-    if (system === 'braid' || system === 'single-path-braid') {
-      details.notes.push('reorderDelayMs: the gateways export no reorder-delay histogram yet');
+    if (figures.reorderDelayMs) {
+      details.notes.push('reorderDelayMs: upper bounds of the gateways\' reorder-delay histogram buckets (both receiving sides, whole session)');
     }
     log(`${system}: goodput ${figures.goodputMbps} of ${figures.capacityMbps} Mbit/s (efficiency ${figures.efficiency}), max gap ${figures.maxGapMs} ms${figures.latencyMs ? `, latency p50 ${figures.latencyMs.p50} p99 ${figures.latencyMs.p99} ms, lost ${figures.lostMessages}` : ''}${figures.cpuPct !== null ? `, cpu ${figures.cpuPct} %` : ''}`);
     return { figures, details };

@@ -45,6 +45,10 @@ test('bench: a 5 s two-carrier scenario gives a valid, sane result for braid and
       assert.equal(s.latencyMs, null, why);
       assert.equal(s.lostMessages, null, why);
     }
+    // Only braid has a reorder buffer: its delay is measured, best-single's is null.
+    const rd = result.systems.braid!.reorderDelayMs;
+    assert.ok(rd && rd.p50 >= 0 && rd.p99 >= rd.p50, JSON.stringify(rd));
+    assert.equal(result.systems['best-single']!.reorderDelayMs, null);
     // best-single has no gateway processes; braid's are measured.
     assert.equal(result.systems['best-single']!.cpuPct, null);
     assert.ok((result.systems.braid!.cpuPct ?? 0) > 0);

@@ -11,7 +11,8 @@
 //                      hosts that sit on the carriers. Client and server namespaces are not involved.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startGateways } from '../../test/harness/gateways.js';
+import { startGateways, type Gateways } from '../../test/harness/gateways.js';
+import { REORDER_DELAY_BUCKETS_MS } from '@braid/gateway-core';
 import { ip } from '../../test/harness/netns.js';
 import type { Topology } from '../../test/harness/topology.js';
 import { makeOpenVpnCerts, startOpenVpn } from './openvpn.js';
@@ -43,6 +44,36 @@ async function routeVia(topo: Topology, dest: string, k: number): Promise<void> 
 
 const noReorder = (): Promise<null> => Promise.resolve(null);
 
+/**
+ * Reorder delay from the gateways' own histograms (both receiving sides: the edge for
+ * downloads, the cloud for uploads), summed over the session. A percentile is reported as the
+ * upper bound of the bucket it falls in (REORDER_DELAY_BUCKETS_MS), so it is an upper estimate.
+ */
+async function gatewayReorderDelay(gw: Gateways): Promise<{ p50: number; p99: number } | null> {
+  const [edge, cloud] = await Promise.all([gw.edgeStatus(), gw.cloudStatus()]);
+  const hists: number[][] = [];
+  const e = (edge as unknown as { reorder?: { delayCounts?: number[] } }).reorder?.delayCounts;
+  if (e) hists.push(e);
+  for (const sess of (cloud as unknown as { sessions?: { reorder?: { delayCounts?: number[] } }[] }).sessions ?? []) {
+    if (sess.reorder?.delayCounts) hists.push(sess.reorder.delayCounts);
+  }
+  if (hists.length === 0) return null;
+  const counts = new Array<number>(REORDER_DELAY_BUCKETS_MS.length + 1).fill(0);
+  for (const h of hists) h.forEach((c, i) => { counts[i] = (counts[i] ?? 0) + c; });
+  const total = counts.reduce((x, y) => x + y, 0);
+  if (total === 0) return null;
+  const at = (q: number): number => {
+    let cum = 0;
+    for (let i = 0; i < counts.length; i++) {
+      cum += counts[i] as number;
+      if (cum >= q * total) return REORDER_DELAY_BUCKETS_MS[i] ?? Infinity;
+    }
+    return Infinity;
+  };
+  const p99 = at(0.99);
+  return { p50: at(0.5), p99: Number.isFinite(p99) ? p99 : REORDER_DELAY_BUCKETS_MS[REORDER_DELAY_BUCKETS_MS.length - 1] as number };
+}
+
 export async function setupSystem(system: SystemName, topo: Topology, best: number, dir: string): Promise<SystemSetup> {
   await mkdir(dir, { recursive: true });
   const a = topo.addr;
@@ -71,8 +102,7 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
           ? `client ${a.client} -> edge gateway (one path over ${bestName}) -> cloud gateway ${a.cloudPublic} -> server ${a.server}`
           : `client ${a.client} -> edge gateway (paths over all ${topo.carriers.length} carriers) -> cloud gateway ${a.cloudPublic} -> server ${a.server}`,
         notes: [],
-        // The gateways' admin status has no reorder-delay histogram yet: not measured, not guessed.
-        reorderDelayMs: noReorder,
+        reorderDelayMs: () => gatewayReorderDelay(gw),
         stop: () => gw.stop(),
       };
     }

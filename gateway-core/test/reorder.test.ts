@@ -84,3 +84,16 @@ test('too old for the window: dropped as too-late', () => {
   rb.push(3, pkt(3), 0);
   assert.equal(drops.get('too-late'), 1);
 });
+
+test('reorder delay histogram: in-order packets wait 0, held ones their real wait', async () => {
+  const { REORDER_DELAY_BUCKETS_MS } = await import('../src/receive/reorder.js');
+  const { rb } = make({ holdUs: 1_000_000 });
+  rb.push(1, pkt(1), 0);
+  rb.push(3, pkt(3), 1000);
+  rb.push(2, pkt(2), 8000); // 3 waited 7 ms
+  const counts = rb.stats.delayCounts;
+  assert.equal(counts.reduce((s, x) => s + x, 0), 3);
+  assert.equal(counts[0], 2, 'two delivered at once');
+  const b7 = REORDER_DELAY_BUCKETS_MS.findIndex((ms) => ms >= 7);
+  assert.equal(counts[b7], 1, 'one waited 7 ms');
+});

@@ -17,7 +17,12 @@ export interface ReorderOptions {
   maxBytes: number;
 }
 
+/** Upper bounds (ms) of the reorder-delay histogram buckets; a last bucket holds the rest. */
+export const REORDER_DELAY_BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2000] as const;
+
 export interface ReorderStats {
+  /** How long delivered packets waited in the buffer: counts per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow). */
+  delayCounts: number[];
   delivered: number;
   deliveredLate: number;
   skipped: number; // sequences given up on
@@ -41,7 +46,18 @@ export class ReorderBuffer {
   private held = 0;
   private heldBytes = 0;
   private highest = -1;
-  readonly stats: ReorderStats = { delivered: 0, deliveredLate: 0, skipped: 0, heldNow: 0, heldBytes: 0 };
+  readonly stats: ReorderStats = {
+    delayCounts: new Array<number>(REORDER_DELAY_BUCKETS_MS.length + 1).fill(0),
+    delivered: 0, deliveredLate: 0, skipped: 0, heldNow: 0, heldBytes: 0,
+  };
+  private nowUs = 0;
+
+  private recordDelay(waitUs: number): void {
+    const ms = waitUs / 1000;
+    let b = 0;
+    while (b < REORDER_DELAY_BUCKETS_MS.length && ms > (REORDER_DELAY_BUCKETS_MS[b] as number)) b++;
+    this.stats.delayCounts[b] = (this.stats.delayCounts[b] as number) + 1;
+  }
 
   constructor(
     private readonly opts: ReorderOptions,
@@ -59,6 +75,7 @@ export class ReorderBuffer {
 
   /** Insert one data packet. */
   push(seq: number, pkt: Buffer, nowUs: number): void {
+    this.nowUs = nowUs;
     if (seq < this.next) {
       if (this.next - seq >= this.cap) {
         this.drops.add('too-late');
@@ -73,6 +90,7 @@ export class ReorderBuffer {
       this.done[i] = 1;
       this.stats.deliveredLate++;
       this.stats.delivered++;
+      this.recordDelay(0);
       this.deliver(pkt);
       return;
     }
@@ -95,6 +113,7 @@ export class ReorderBuffer {
 
   /** Deliver what is in order; give up on gaps that timed out or are known lost. */
   flush(nowUs: number): void {
+    this.nowUs = nowUs;
     for (;;) {
       this.drainInOrder();
       if (this.held === 0) break;
@@ -123,6 +142,7 @@ export class ReorderBuffer {
       this.done[i] = 1;
       this.next++;
       this.stats.delivered++;
+      this.recordDelay(this.nowUs - (this.arrivedAt[i] as number));
       this.deliver(pkt);
     }
   }
@@ -137,6 +157,7 @@ export class ReorderBuffer {
       this.heldBytes -= pkt.length;
       this.done[i] = 1;
       this.stats.delivered++;
+      this.recordDelay(this.nowUs - (this.arrivedAt[i] as number));
       this.deliver(pkt);
     } else {
       this.done[i] = 0;

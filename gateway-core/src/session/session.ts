@@ -571,7 +571,7 @@ export class Session {
   }
 
   reorderStats() {
-    return { ...this.reorder.stats };
+    return { ...this.reorder.stats, delayCounts: [...this.reorder.stats.delayCounts] };
   }
 
   close(): void {
