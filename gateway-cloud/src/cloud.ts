@@ -299,7 +299,7 @@ export class CloudGateway {
           name: c.name, interface: c.interface, operator: c.metadata['operator'], mcc: c.metadata['mcc'], mnc: c.metadata['mnc'], technology: c.metadata['technology'],
         })),
         reorder: cs.session.reorderStats(),
-        retransmitted: cs.session.retransmitted,
+        retransmitted: cs.session.retransmitted, redundantCopies: cs.session.redundantCopyCounts(),
       })),
       drops: () => this.drops.toJSON(),
       tunnel: () => ({ ...this.tunStats }),

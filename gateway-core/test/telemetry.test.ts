@@ -121,7 +121,7 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
   let tm: Telemetry;
   let admin: AdminServer;
   const st = {
-    sessions: [{ id: 42, peer: '198.18.0.1:7443', paths: [path(0, 'lte-a', 'up'), path(1, 'lte-b', 'up')], carriers: CARRIERS, reorder: { delivered: 10, deliveredLate: 1, skipped: 2, heldNow: 0, heldBytes: 0 } }] as SessionView[],
+    sessions: [{ id: 42, peer: '198.18.0.1:7443', paths: [path(0, 'lte-a', 'up'), path(1, 'lte-b', 'up')], carriers: CARRIERS, reorder: { delivered: 10, deliveredLate: 1, skipped: 2, heldNow: 0, heldBytes: 0, delayCounts: [7, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] }, redundantCopies: { s2: 3, s4: 40 } }] as SessionView[],
   };
   const get = async (p: string) => {
     const r = await fetch(`http://127.0.0.1:${admin.port}${p}`);
@@ -168,9 +168,18 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
       assert.equal(pt.resource['k8s.pod.name'], 'edge-0');
     }
     const names = new Set(receiver.points.map((p) => p.metric));
-    for (const m of [METRIC.pathSentBytes, METRIC.pathUp, METRIC.sessions, METRIC.drops, METRIC.reorderSkipped, METRIC.tunnelBytes]) {
+    for (const m of [METRIC.pathSentBytes, METRIC.pathUp, METRIC.sessions, METRIC.drops, METRIC.reorderSkipped, METRIC.tunnelBytes,
+      METRIC.reorderDelay, METRIC.redundantCopies]) {
       assert.ok(names.has(m), `${m} exported; got ${[...names].join(', ')}`);
     }
+    // The reorder-delay histogram is cumulative over its buckets, with +Inf holding everything.
+    const le = (b: string) => receiver.points.filter((p) => p.metric === METRIC.reorderDelay && p.attributes['braid.reorder.delay.le_ms'] === b).at(-1)?.value;
+    assert.equal(le('0.5'), 7);
+    assert.equal(le('5'), 9);
+    assert.equal(le('+Inf'), 10);
+    const copies = (k: string) => receiver.points.filter((p) => p.metric === METRIC.redundantCopies && p.attributes['braid.redundancy.kind'] === k).at(-1)?.value;
+    assert.equal(copies('s2'), 3);
+    assert.equal(copies('s4'), 40);
     assert.equal(receiver.requests.find((r) => r.path === '/v1/metrics')?.headers['x-braid-test'], 'yes', 'OTEL_EXPORTER_OTLP_HEADERS sent');
   });
 

@@ -316,7 +316,7 @@ export class EdgeGateway {
     return {
       sessions: () => (this.session ? [{
         id: this.session.id, peer: this.cfg.control.cloud, paths: this.session.status(), carriers, reorder: this.session.reorderStats(),
-        retransmitted: this.session.retransmitted,
+        retransmitted: this.session.retransmitted, redundantCopies: this.session.redundantCopyCounts(),
       }] : []),
       drops: () => this.drops.toJSON(),
       tunnel: () => ({ ...this.tunStats }),

@@ -558,6 +558,12 @@ export class Session {
     });
   }
 
+  /** Extra copies sent for redundancy (S2-8 duplicates; S4 copies beyond the first of each packet). */
+  redundantCopyCounts(): { s2: number; s4: number } {
+    const s4 = this.lowLatency ? Math.max(0, this.lowLatency.sender.stats.copies - this.lowLatency.sender.stats.packets) : 0;
+    return { s2: this.redundantCopies, s4 };
+  }
+
   /** What the scheduling engine did: queue, duplication, re-sends, the S4 class. */
   engineStats() {
     return {

@@ -4,6 +4,7 @@
 //
 // Names are OpenTelemetry style (dots); Prometheus sees them with underscores and unit suffixes
 // (see docs/observability.md for the table, deploy/grafana/braid-dashboard.json uses them).
+import { REORDER_DELAY_BUCKETS_MS } from '../receive/reorder.js';
 import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
 import { carrierAttributes, type SessionView, type TelemetryView } from './view.js';
 
@@ -31,6 +32,8 @@ export const METRIC = {
   reorderLate: 'braid.reorder.delivered_late',
   reorderSkipped: 'braid.reorder.skipped',
   reorderHeld: 'braid.reorder.held',
+  reorderDelay: 'braid.reorder.delay.packets',
+  redundantCopies: 'braid.session.redundant_copies',
   drops: 'braid.drops',
   tunnelPackets: 'braid.tunnel.packets',
   tunnelBytes: 'braid.tunnel.bytes',
@@ -82,6 +85,9 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
   const late = c(METRIC.reorderLate, '{packet}', 'Packets delivered after their slot was given up (out of order)');
   const skipped = c(METRIC.reorderSkipped, '{packet}', 'Sequence numbers given up as lost by the reorder buffer');
   const held = g(METRIC.reorderHeld, '{packet}', 'Packets held in the reorder buffer now');
+  const reorderDelay = c(METRIC.reorderDelay, '{packet}',
+    'Packets delivered by the reorder buffer that waited at most braid.reorder.delay.le_ms (cumulative, like a Prometheus histogram)');
+  const copies = c(METRIC.redundantCopies, '{packet}', 'Extra copies sent for redundancy (braid.redundancy.kind: s2 duplicates, s4 class)');
   const drops = c(METRIC.drops, '{packet}', 'Datagrams and packets dropped, by reason');
   const tunPackets = c(METRIC.tunnelPackets, '{packet}', 'Packets through the TUN device, by direction');
   const tunBytes = c(METRIC.tunnelBytes, 'By', 'Bytes through the TUN device, by direction');
@@ -118,6 +124,19 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
         r.observe(late, s.reorder.deliveredLate, a);
         r.observe(skipped, s.reorder.skipped, a);
         r.observe(held, s.reorder.heldNow, a);
+        if (s.reorder.delayCounts) {
+          let cum = 0;
+          s.reorder.delayCounts.forEach((n, i) => {
+            cum += n;
+            const le = i < REORDER_DELAY_BUCKETS_MS.length ? String(REORDER_DELAY_BUCKETS_MS[i]) : '+Inf';
+            r.observe(reorderDelay, cum, { ...a, 'braid.reorder.delay.le_ms': le });
+          });
+        }
+      }
+      if (s.redundantCopies) {
+        const a = { 'braid.session.id': String(s.id), 'braid.peer': s.peer };
+        r.observe(copies, s.redundantCopies.s2, { ...a, 'braid.redundancy.kind': 's2' });
+        r.observe(copies, s.redundantCopies.s4, { ...a, 'braid.redundancy.kind': 's4' });
       }
     }
     for (const [reason, n] of Object.entries(view.drops())) r.observe(drops, n, { 'braid.drop.reason': reason });
@@ -128,7 +147,7 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
     r.observe(tunBytes, t.txBytes, { 'network.io.direction': 'transmit' });
   }, [rtt, minRtt, rate, inflight, up, sentBytes, recvBytes, sentPackets, recvPackets, paySent, payRecv, sendErrors, sessions,
     lossRate, delay, window, paced, retransmitted,
-    delivered, late, skipped, held, drops, tunPackets, tunBytes]);
+    delivered, late, skipped, held, reorderDelay, copies, drops, tunPackets, tunBytes]);
 
   const rpc: Histogram = meter.createHistogram(METRIC.rpcDuration, {
     unit: 's',

@@ -19,6 +19,8 @@ export interface ReorderView {
   skipped: number;
   heldNow: number;
   heldBytes: number;
+  /** How long delivered packets waited, per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow). */
+  delayCounts?: number[];
 }
 
 export interface SessionView {
@@ -31,6 +33,8 @@ export interface SessionView {
   reorder: ReorderView | null;
   /** Data packets re-sent on another path after their path died (when the session counts them). */
   retransmitted?: number;
+  /** Extra copies sent for redundancy: S2-8 duplicates of important packets, and the S4 class's copies beyond the first. */
+  redundantCopies?: { s2: number; s4: number };
 }
 
 export interface TunnelView {
