@@ -4,7 +4,7 @@
 // from (so NAT rebinding on a carrier is followed).
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  ControlError, DropCounters, Session, StreamListener, Telemetry, startGatewayAdminApi, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, engineOptions,
+  ControlError, DropCounters, tunStatsOf, Session, StreamListener, Telemetry, startGatewayAdminApi, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, engineOptions,
   ipv4Destination, numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
   type AdminServer, type CarrierInfo, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
   type Path, type PeerIdentity, type TelemetryView,
@@ -41,7 +41,6 @@ export class CloudGateway {
   private readonly byAddress = new Map<number, CloudSession>();
   private readonly byEdge = new Map<string, CloudSession>();
   private readonly drops = new DropCounters();
-  private readonly tunStats = { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
   private started = false;
   private stopping = false;
   private telemetry: Telemetry | undefined;
@@ -248,8 +247,6 @@ export class CloudGateway {
   }
 
   private fromTun(p: Buffer): void {
-    this.tunStats.rxPackets++;
-    this.tunStats.rxBytes += p.length;
     const dst = ipv4Destination(p);
     if (dst === undefined) {
       this.drops.add('not-ip');
@@ -264,13 +261,7 @@ export class CloudGateway {
   }
 
   private toTun(ip: Buffer): void {
-    if (!this.tun) return;
-    if (this.tun.write(ip)) {
-      this.tunStats.txPackets++;
-      this.tunStats.txBytes += ip.length;
-    } else {
-      this.drops.add('tun-full');
-    }
+    if (this.tun && !this.tun.write(ip)) this.drops.add('tun-full');
   }
 
   status() {
@@ -284,7 +275,7 @@ export class CloudGateway {
         reorder: cs.session.reorderStats(),
       })),
       paths,
-      tunnel: { ...this.tunStats },
+      tunnel: tunStatsOf(this.tun),
       drops: this.drops.toJSON(),
     };
   }
@@ -302,7 +293,7 @@ export class CloudGateway {
         retransmitted: cs.session.retransmitted, redundantCopies: cs.session.redundantCopyCounts(),
       })),
       drops: () => this.drops.toJSON(),
-      tunnel: () => ({ ...this.tunStats }),
+      tunnel: () => (tunStatsOf(this.tun)),
     };
   }
 

@@ -4,7 +4,7 @@
 //   start: open TUN -> Hello over mTLS (retry with backoff) -> one UDP path per carrier
 //          -> session -> interception rules -> admin endpoint
 import {
-  DropCounters, Session, SessionCodec, Telemetry, startGatewayAdminApi, type ControlServer, TransportRacer, TunDevice, UdpCarrierPath, openTcpCarrierPath, openTlsCarrierPath, configureTun, engineOptions, parseHostPort, realClock, sendHello,
+  DropCounters, tunStatsOf, Session, SessionCodec, Telemetry, startGatewayAdminApi, type ControlServer, TransportRacer, TunDevice, UdpCarrierPath, openTcpCarrierPath, openTlsCarrierPath, configureTun, engineOptions, parseHostPort, realClock, sendHello,
   startAdminServer, traceHeaders, ControlError, type AdminServer, type Clock, type EdgeConfig, type HelloReply, type Logger, type Path,
   type RacerStatus, type TelemetryView, type TraceContext,
 } from '@braid/gateway-core';
@@ -41,7 +41,6 @@ export class EdgeGateway {
   private readonly paths: (Path | undefined)[] = [];
   private readonly racers: (TransportRacer | undefined)[] = [];
   private readonly drops = new DropCounters();
-  private readonly tunStats = { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
   private stopping = false;
   private started = false;
   private telemetry: Telemetry | undefined;
@@ -92,11 +91,7 @@ export class EdgeGateway {
     this.tun.onPackets((pkts) => {
       const s = this.session;
       if (!s) return;
-      for (const p of pkts) {
-        this.tunStats.rxPackets++;
-        this.tunStats.rxBytes += p.length;
-        s.send(p);
-      }
+      for (const p of pkts) s.send(p);
     });
     this.plan = planFrom(cfg, this.tun.name);
     await installInterception(this.plan, this.log);
@@ -278,13 +273,7 @@ export class EdgeGateway {
   }
 
   private toTun(ip: Buffer): void {
-    if (!this.tun) return;
-    if (this.tun.write(ip)) {
-      this.tunStats.txPackets++;
-      this.tunStats.txBytes += ip.length;
-    } else {
-      this.drops.add('tun-full');
-    }
+    if (this.tun && !this.tun.write(ip)) this.drops.add('tun-full');
   }
 
   isReady(): boolean {
@@ -303,7 +292,7 @@ export class EdgeGateway {
         txDataBytes: 0, rxDataBytes: 0, rttMs: null, minRttMs: null, rateMbps: 0, inflightBytes: 0, sendErrors: 0,
       })),
       racing: this.racers.filter((x): x is TransportRacer => x !== undefined).map((x) => x.status()),
-      tunnel: { ...this.tunStats },
+      tunnel: tunStatsOf(this.tun),
       reorder: this.session?.reorderStats() ?? null,
       drops: this.drops.toJSON(),
     };
@@ -319,7 +308,7 @@ export class EdgeGateway {
         retransmitted: this.session.retransmitted, redundantCopies: this.session.redundantCopyCounts(),
       }] : []),
       drops: () => this.drops.toJSON(),
-      tunnel: () => ({ ...this.tunStats }),
+      tunnel: () => tunStatsOf(this.tun),
       races: () => this.racers.flatMap((r) => (r ? [{ ...r.status(), sessionId: this.session?.id }] : [])),
     };
   }

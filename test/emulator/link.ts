@@ -7,7 +7,7 @@
 //
 // The hot path allocates nothing per packet beyond the Buffer the caller already has: the queue
 // and the delay line are growable rings, the PRNG is a few integer operations.
-import type { Clock } from '@braid/gateway-core';
+import { prng, type Clock } from '@braid/gateway-core';
 import { OPPORTUNITY_BYTES, traceMeanMbps, tracePeriodMs } from './trace.js';
 
 export interface DirStats {
@@ -38,17 +38,8 @@ export interface LinkDirectionConfig {
   seed: number;
 }
 
-/** A small fast seeded PRNG (mulberry32): uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG (mulberry32, uniform in [0, 1)) shared with the in-process simulated links. */
+export const mulberry32 = prng;
 
 /** Default queue: 200 ms at the trace's mean rate, at least 64 full-size packets. */
 export function defaultQueueBytes(trace: readonly number[]): number {

@@ -2,18 +2,12 @@
 // random session id so they get past the first checks) to HOST:PORT, then prints "sent N".
 // Usage: udp-garbage.ts HOST PORT COUNT [SEED]
 import dgram from 'node:dgram';
+import { prng } from '../../gateway-core/src/sim/link.js';
 
 const [host = '127.0.0.1', portS = '7000', countS = '1000', seedS = '1'] = process.argv.slice(2);
 const port = Number(portS);
 const count = Number(countS);
-let a = Number(seedS) >>> 0;
-const rand = (): number => {
-  a = (a + 0x6d2b79f5) >>> 0;
-  let t = a;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rand = prng(Number(seedS));
 const sock = dgram.createSocket('udp4');
 let sent = 0;
 function burst(): void {

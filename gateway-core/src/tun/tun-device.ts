@@ -12,6 +12,8 @@ export interface TunDeviceOptions {
 export class TunDevice {
   readonly name: string;
   readonly fd: number;
+  /** Packets read from and written to the device (written: accepted by the kernel). */
+  readonly stats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0 };
   private readonly native: BraidNativeAddon;
   private readonly batchLimit: number | undefined;
   private pollId: number | undefined;
@@ -47,7 +49,11 @@ export class TunDevice {
         this.errorCb(err);
         return;
       }
-      if (packets !== undefined && !this.closed) this.packetsCb?.(packets);
+      if (packets !== undefined && !this.closed) {
+        this.stats.rxPackets += packets.length;
+        for (const p of packets) this.stats.rxBytes += p.length;
+        this.packetsCb?.(packets);
+      }
     }, this.batchLimit);
   }
 
@@ -59,13 +65,21 @@ export class TunDevice {
   /** write one IP packet; returns false when the kernel queue is full (caller counts the drop). */
   write(packet: Buffer): boolean {
     if (this.closed) throw new Error(`TUN ${this.name} is closed`);
-    return this.native.tunWrite(this.fd, packet);
+    const ok = this.native.tunWrite(this.fd, packet);
+    if (ok) {
+      this.stats.txPackets++;
+      this.stats.txBytes += packet.length;
+    }
+    return ok;
   }
 
   /** Writes packets in order until the kernel queue is full; returns how many were written. */
   writeBatch(packets: Buffer[]): number {
     if (this.closed) throw new Error(`TUN ${this.name} is closed`);
-    return this.native.tunWriteBatch(this.fd, packets);
+    const n = this.native.tunWriteBatch(this.fd, packets);
+    this.stats.txPackets += n;
+    for (let i = 0; i < n; i++) this.stats.txBytes += (packets[i] as Buffer).length;
+    return n;
   }
 
   get isClosed(): boolean {
@@ -83,4 +97,9 @@ export class TunDevice {
     this.packetsCb = undefined;
     this.native.closeFd(this.fd);
   }
+}
+
+/** A TUN device's counters as plain data (zeros before the device exists). */
+export function tunStatsOf(tun: TunDevice | undefined): TunDevice['stats'] {
+  return { ...(tun?.stats ?? { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0 }) };
 }
