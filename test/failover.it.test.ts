@@ -5,13 +5,10 @@
 // byte-identical. Needs root (namespaces, TUN).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { isRoot, requireRoot } from './harness/root.js';
-import { createTopology, type Topology } from './harness/topology.js';
-import { curlDownload, makeRandomFile, sleep, startNginx, type Nginx } from './harness/apps.js';
-import { startGateways, type Gateways } from './harness/gateways.js';
+import type { Topology } from './harness/topology.js';
+import { curlDownload, sleep } from './harness/apps.js';
+import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
 
 const MB = 1024 * 1024;
 
@@ -25,26 +22,18 @@ async function blackout(topo: Topology, i: number, on: boolean): Promise<void> {
 }
 
 describe('blackout of the busiest carrier during a bulk download', { skip: !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)' : false }, () => {
-  let dir: string;
-  let topo: Topology;
-  let gw: Gateways;
-  let nginx: Nginx;
-  let sha: string;
+  let fx: TunnelFixture;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'braid-failover-'));
-    topo = await createTopology({ carriers: [20, 10, 5].map((r, i) => ({ name: `lte-${'abc'[i]}`, rateMbit: r })) });
-    nginx = await startNginx(topo, dir);
-    sha = await makeRandomFile(nginx.root, 'big.bin', 40 * MB);
-    gw = await startGateways(topo, { dir, multipathDestinations: [`${topo.addr.server}/32`] });
-    await gw.waitReady(30_000);
+    fx = await startTunnelFixture({
+      name: 'braid-failover',
+      carriers: [20, 10, 5].map((r, i) => ({ name: `lte-${'abc'[i]}`, rateMbit: r })),
+      files: { 'big.bin': 40 * MB },
+    });
   });
 
   after(async () => {
-    await gw?.stop();
-    await nginx?.stop();
-    await topo?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('root is available', (t) => {
@@ -53,6 +42,7 @@ describe('blackout of the busiest carrier during a bulk download', { skip: !isRo
 
   test('longest zero-goodput gap <= 300 ms, carrier declared down, transfer byte-identical', async () => {
     const arrivals: number[] = [];
+    const { topo, gw, nginx } = fx;
     const dl = curlDownload(topo, nginx.url('big.bin'), { timeoutS: 120, onBytes: () => arrivals.push(performance.now()) });
     await sleep(4000);
     const t0 = performance.now();
@@ -63,7 +53,7 @@ describe('blackout of the busiest carrier during a bulk download', { skip: !isRo
     const r = await dl;
     await blackout(topo, 0, false);
     assert.ok(r.ok, r.error);
-    assert.equal(r.sha256, sha);
+    assert.equal(r.sha256, fx.sha['big.bin']);
     assert.equal(edge.paths[0]?.state, 'down', 'the edge declared the dead carrier down');
     assert.equal(cloud.paths[0]?.state, 'down', 'the cloud declared the dead carrier down');
     // Longest interval without bytes from one second before the blackout to three after.

@@ -5,14 +5,12 @@
 // gets a fresh mapping (what a CGNAT timing out a binding does). Needs root.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { isRoot, requireRoot } from './harness/root.js';
-import { createTopology, type Topology } from './harness/topology.js';
 import { nft } from './harness/netns.js';
-import { curlDownload, makeRandomFile, sleep, startNginx, type Nginx } from './harness/apps.js';
-import { startGateways, type Gateways, type GatewayStatus } from './harness/gateways.js';
+import { curlDownload, sleep } from './harness/apps.js';
+import type { GatewayStatus } from './harness/gateways.js';
+import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
 
 const MB = 1024 * 1024;
 const NATTED = 1;
@@ -37,28 +35,22 @@ function natRules(carrierCloudSide: string, zone: number, port: number): string 
 }
 
 describe('NAT rebinding on a carrier', { skip: !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)' : false }, () => {
-  let dir: string;
-  let topo: Topology;
-  let gw: Gateways;
-  let nginx: Nginx;
-  let sha: string;
+  let fx: TunnelFixture;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'braid-nat-'));
-    topo = await createTopology({ carriers: [{ name: 'lte-a', rateMbit: 20 }, { name: 'lte-b', rateMbit: 20 }] });
-    nginx = await startNginx(topo, dir);
-    sha = await makeRandomFile(nginx.root, 'file.bin', 16 * MB);
-    await nft(topo.ns.carriers[NATTED]!, 'table ip cgnat {}');
-    await nft(topo.ns.carriers[NATTED]!, natRules(topo.addr.carrierCloudSide(NATTED), 1, 40000));
-    gw = await startGateways(topo, { dir });
-    await gw.waitReady(30_000);
+    fx = await startTunnelFixture({
+      name: 'braid-nat',
+      carriers: [{ name: 'lte-a', rateMbit: 20 }, { name: 'lte-b', rateMbit: 20 }],
+      files: { 'file.bin': 16 * MB },
+      beforeGateways: async (topo) => {
+        await nft(topo.ns.carriers[NATTED]!, 'table ip cgnat {}');
+        await nft(topo.ns.carriers[NATTED]!, natRules(topo.addr.carrierCloudSide(NATTED), 1, 40000));
+      },
+    });
   });
 
   after(async () => {
-    await gw?.stop();
-    await nginx?.stop();
-    await topo?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('root is available', (t) => {
@@ -66,6 +58,8 @@ describe('NAT rebinding on a carrier', { skip: !isRoot() && process.env.CI !== '
   });
 
   test('the cloud follows the new address mid-download; the download is byte-identical and the carrier keeps carrying', async () => {
+    const { topo, gw, nginx } = fx;
+    const sha = fx.sha['file.bin'];
     const nat = topo.addr.carrierCloudSide(NATTED);
     const st0 = (await gw.cloudStatus()) as CloudStatus;
     assert.equal(st0.paths[NATTED]?.transport, `udp peer ${nat}:40000`, 'the cloud sees the carrier through its NAT');

@@ -5,14 +5,12 @@
 // tunnel stays byte-identical throughout. Needs root; fails in CI without it, skips elsewhere.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { isRoot, requireRoot } from './harness/root.js';
-import { createTopology, type Topology } from './harness/topology.js';
+import type { Topology } from './harness/topology.js';
 import { nft } from './harness/netns.js';
-import { curlDownload, makeRandomFile, sleep, startNginx, type Nginx } from './harness/apps.js';
-import { startGateways, type Gateways, type GatewayStatus } from './harness/gateways.js';
+import { curlDownload, sleep, type Nginx } from './harness/apps.js';
+import type { Gateways, GatewayStatus } from './harness/gateways.js';
+import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
 
 const MB = 1024 * 1024;
 const T_MS = 300;
@@ -31,7 +29,7 @@ interface RacerStatusView {
 type EdgeStatus = GatewayStatus & { racing: RacerStatusView[]; paths: (GatewayStatus['paths'][number] & { kind: string | null; transport: string | null })[] };
 
 describe('S0 racing: a carrier that drops UDP, then TCP', { skip: !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)' : false }, () => {
-  let dir: string;
+  let fx: TunnelFixture;
   let topo: Topology;
   let gw: Gateways;
   let nginx: Nginx;
@@ -57,31 +55,32 @@ describe('S0 racing: a carrier that drops UDP, then TCP', { skip: !isRoot() && p
     nft(topo.ns.carriers[BLOCKED]!, `add rule inet racing blockdata ip daddr ${topo.addr.cloudPublic} ${proto} dport 7000 drop`);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'braid-racing-'));
-    topo = await createTopology({ carriers: [{ name: 'lte-a', rateMbit: 20 }, { name: 'lte-b', rateMbit: 20 }] });
-    nginx = await startNginx(topo, dir);
-    sha = await makeRandomFile(nginx.root, 'file.bin', 16 * MB);
-    await nft(topo.ns.carriers[BLOCKED]!, 'table inet racing {\n  chain blockdata {\n    type filter hook forward priority 0; policy accept;\n  }\n}');
-    await block('udp');
-    gw = await startGateways(topo, {
-      dir,
-      edge: {
-        dataPlane: {
-          keepaliveMs: 200,
-          racing: { switchThresholdMs: T_MS, anomalyThresholdMs: ANOMALY_MS, tlsPort: TLS_PORT, weights: { p1: 20, p2: 10, p3: 30 } },
-        },
+    fx = await startTunnelFixture({
+      name: 'braid-racing',
+      carriers: [{ name: 'lte-a', rateMbit: 20 }, { name: 'lte-b', rateMbit: 20 }],
+      files: { 'file.bin': 16 * MB },
+      beforeGateways: async (t) => {
+        topo = t;
+        await nft(t.ns.carriers[BLOCKED]!, 'table inet racing {\n  chain blockdata {\n    type filter hook forward priority 0; policy accept;\n  }\n}');
+        await block('udp');
       },
-      // The cloud announces the keepalive both ends use; the edge keeps its anomaly threshold above three of them.
-      cloud: { dataPlane: { keepaliveMs: 200, tcpListen: `${topo.addr.cloudPublic}:7000`, tlsListen: `${topo.addr.cloudPublic}:${TLS_PORT}` } },
+      gateways: (t) => ({
+        edge: {
+          dataPlane: {
+            keepaliveMs: 200,
+            racing: { switchThresholdMs: T_MS, anomalyThresholdMs: ANOMALY_MS, tlsPort: TLS_PORT, weights: { p1: 20, p2: 10, p3: 30 } },
+          },
+        },
+        // The cloud announces the keepalive both ends use; the edge keeps its anomaly threshold above three of them.
+        cloud: { dataPlane: { keepaliveMs: 200, tcpListen: `${t.addr.cloudPublic}:7000`, tlsListen: `${t.addr.cloudPublic}:${TLS_PORT}` } },
+      }),
     });
-    await gw.waitReady(30_000);
+    ({ topo, gw, nginx } = fx);
+    sha = fx.sha['file.bin'] as string;
   });
 
   after(async () => {
-    await gw?.stop();
-    await nginx?.stop();
-    await topo?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('root is available', (t) => {

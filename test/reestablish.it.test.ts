@@ -3,35 +3,24 @@
 // with its interception rules untouched. Needs root (namespaces, TUN).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, requireRoot } from './harness/root.js';
-import { createTopology, type Topology } from './harness/topology.js';
-import { REPO_ROOT, curlDownload, makeRandomFile, sleep, startNginx, type Nginx } from './harness/apps.js';
-import { startGateways, type Gateways } from './harness/gateways.js';
+import { REPO_ROOT, curlDownload, sleep } from './harness/apps.js';
+import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
 
 describe('the cloud restarts', { skip: !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)' : false }, () => {
-  let dir: string;
-  let topo: Topology;
-  let gw: Gateways;
-  let nginx: Nginx;
-  let sha: string;
+  let fx: TunnelFixture;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'braid-rehello-'));
-    topo = await createTopology({ carriers: [20, 10].map((r, i) => ({ name: `lte-${'ab'[i]}`, rateMbit: r })) });
-    nginx = await startNginx(topo, dir);
-    sha = await makeRandomFile(nginx.root, 'f.bin', 2 * 1024 * 1024);
-    gw = await startGateways(topo, { dir, multipathDestinations: [`${topo.addr.server}/32`] });
-    await gw.waitReady(30_000);
+    fx = await startTunnelFixture({
+      name: 'braid-rehello',
+      carriers: [20, 10].map((r, i) => ({ name: `lte-${'ab'[i]}`, rateMbit: r })),
+      files: { 'f.bin': 2 * 1024 * 1024 },
+    });
   });
 
   after(async () => {
-    await gw?.stop();
-    await nginx?.stop();
-    await topo?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('root is available', (t) => {
@@ -39,6 +28,7 @@ describe('the cloud restarts', { skip: !isRoot() && process.env.CI !== 'true' ? 
   });
 
   test('the edge says Hello again and traffic flows on a new session', async () => {
+    const { topo, gw, nginx, dir } = fx;
     const first = await gw.edgeStatus() as unknown as { sessionId: number };
     assert.ok((await curlDownload(topo, nginx.url('f.bin'), { timeoutS: 30 })).ok);
     await gw.cloud.stop();
@@ -59,7 +49,7 @@ describe('the cloud restarts', { skip: !isRoot() && process.env.CI !== 'true' ? 
       assert.notEqual(sessionId, first.sessionId, 'the edge established a new session');
       const r = await curlDownload(topo, nginx.url('f.bin'), { timeoutS: 30 });
       assert.ok(r.ok, r.error);
-      assert.equal(r.sha256, sha);
+      assert.equal(r.sha256, fx.sha['f.bin']);
     } finally {
       await topo.release(cloud);
     }
