@@ -69,7 +69,7 @@ export function renderAllTable(outcomes: readonly ScenarioOutcome[], run: RunInf
     }
   }
   out.push('');
-  out.push('How to read it: capacity is what the emulated carriers could have delivered during the run, summed over ALL the scenario\'s carriers in the traffic\'s direction, for every system alike (so a one-carrier system cannot exceed that carrier\'s share); efficiency = goodput / capacity. Single-carrier systems (best-single, single-path-braid, openvpn) use the carrier with the highest mean capacity. Gateway CPU is % of one core for edge + cloud together (Braid or OpenVPN processes; kernel MPTCP and plain routing have none). Reorder delay: the gateways do not export it yet (–). rr latency is over TCP (head-of-line blocking included); a lost message had no answer by the end of the run plus 2 s.');
+  out.push('How to read it: capacity is what the emulated carriers could have delivered during the run, summed over ALL the scenario\'s carriers in the traffic\'s direction, for every system alike (so a one-carrier system cannot exceed that carrier\'s share); efficiency = goodput / capacity. Single-carrier systems (best-single, single-path-braid, openvpn) use the carrier with the highest mean capacity. Gateway CPU is % of one core for edge + cloud together (Braid or OpenVPN processes; kernel MPTCP and plain routing have none). Reorder delay (Braid only): how long packets waited in the gateways' reorder buffers, each percentile given as the upper bound of its histogram bucket (an upper estimate). rr latency is over TCP (head-of-line blocking included); a lost message had no answer by the end of the run plus 2 s.');
   if (notes.length) {
     out.push('');
     for (const n of notes) out.push(`- ${n}`);
