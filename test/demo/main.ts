@@ -37,7 +37,7 @@ usage: npm run demo [-- OPTIONS]
 Needs root and: iproute2, nftables, nginx-light, iperf3, curl, openssl.
 `;
 
-const DOWNLOAD_BYTES = 4 * 1024 * 1024;
+const DOWNLOAD_BYTES = 2 * 1024 * 1024;
 const UPLOAD_BYTES = 2 * 1024 * 1024;
 const UDP_RATE_MBIT = 2;
 // Parallel HTTP downloads: the emulated carriers have 25-40 ms one-way delay, so one flow in slow

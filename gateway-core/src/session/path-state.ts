@@ -53,6 +53,8 @@ export class PathState {
   private readonly rtxSeq = new Float64Array(RTX_RING).fill(-1);
   private readonly rtxDataSeq = new Float64Array(RTX_RING);
   private readonly rtxPkt: (Buffer | undefined)[] = new Array<Buffer | undefined>(RTX_RING);
+  /** Path sequences up to here were already re-sent on other paths (S2-10). */
+  private resentUpTo = 0;
 
   // ---- what the peer acknowledged of our sends
   ackedSeq = 0;
@@ -122,17 +124,24 @@ export class PathState {
     this.rtxPkt[i] = ip;
   }
 
-  /** Data packets sent on this path that the peer has not acknowledged (oldest first), and forget them. */
-  takeUnacked(): { dataSeq: number; ip: Buffer }[] {
+  /**
+   * Data packets sent on this path that the peer has not acknowledged and that were not re-sent
+   * already (oldest first). `forget` drops them from the ring (the path died); otherwise they stay
+   * (the path is only suspect) and are marked as re-sent.
+   */
+  unackedToResend(forget: boolean): { dataSeq: number; ip: Buffer }[] {
     const out: { dataSeq: number; ip: Buffer }[] = [];
-    const from = Math.max(this.ackedSeq + 1, this.sentSeq - RTX_RING + 1);
+    const from = Math.max(this.ackedSeq + 1, this.resentUpTo + 1, this.sentSeq - RTX_RING + 1);
     for (let seq = from; seq <= this.sentSeq; seq++) {
       const i = seq % RTX_RING;
       const pkt = this.rtxPkt[i];
       if (this.rtxSeq[i] === seq && pkt) out.push({ dataSeq: this.rtxDataSeq[i] as number, ip: pkt });
-      this.rtxPkt[i] = undefined;
-      this.rtxSeq[i] = -1;
+      if (forget) {
+        this.rtxPkt[i] = undefined;
+        this.rtxSeq[i] = -1;
+      }
     }
+    this.resentUpTo = this.sentSeq;
     return out;
   }
 

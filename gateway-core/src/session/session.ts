@@ -364,12 +364,13 @@ export class Session {
   }
 
   /**
-   * S2-10 on failure: what the dead path had in flight goes to the front of the queue (stage 3)
-   * with a large importance F, to be re-sent on the other paths with the same data sequence
-   * (the receiver drops whichever copy comes second).
+   * S2-10, cross-path retransmission: data that has not reached the peer for too long on one
+   * path (its answer is overdue: the path turned suspect, or died) goes to the front of the
+   * queue (stage 3) with a large importance F, to be re-sent on the other paths with the same
+   * data sequence (the receiver drops whichever copy comes second). Each packet is re-sent once.
    */
-  private retransmitFrom(p: SessionPath, now: number): number {
-    const unacked = p.state.takeUnacked();
+  private retransmitFrom(p: SessionPath, now: number, pathDied: boolean): number {
+    const unacked = p.state.unackedToResend(pathDied);
     let n = 0;
     for (const u of unacked) {
       const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit, F: RETRANSMIT_F, flow: undefined, avoid: p.state.id, enqueuedUs: now };
@@ -506,7 +507,9 @@ export class Session {
         if (active) {
           // Suspect once an answer is overdue (not merely silent: a path that just became
           // active after an idle spell has been silent, but owes nothing yet).
+          const wasSuspect = s.suspect;
           s.suspect = waiting > deadUs / 3;
+          if (s.suspect && !wasSuspect) this.retransmitFrom(p, now, false);
           if (silent > deadUs / 3 && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
           if (silent > deadUs && waiting > Math.min(deadUs, Math.max(SUSPECT_PROBE_US * 2, 1.5 * s.srttUs))) this.pathDown(p, now, silent);
         } else {
@@ -529,7 +532,7 @@ export class Session {
     p.state.suspect = false;
     this.lowLatency?.selector.setUsable(p.state.id, false);
     p.state.downSinceUs = now;
-    const moved = this.retransmitFrom(p, now);
+    const moved = this.retransmitFrom(p, now, true);
     this.log.warn({ session: this.id, path: p.state.name, silentMs: Math.round(silentUs / 1000), resent: moved }, 'path down: nothing heard');
   }
 
