@@ -485,7 +485,8 @@ export class Session {
   /**
    * Liveness, in-band (no route changes): a path that carries traffic hears acks every few
    * milliseconds, so silence means trouble. After a third of the dead time it is probed every
-   * 50 ms, and once an answer is that overdue it is suspect and gets no new data; after `pathDeadMs` (or 1.5 x its smoothed delay plus the ack interval, if longer)
+   * 50 ms, and once an answer is that overdue it is suspect: it gets no new data and what it
+   * has in flight is re-sent on the other paths (S2-10); after `pathDeadMs` (or 1.5 x its smoothed delay plus the ack interval, if longer)
    * with a packet unanswered, it is declared down and what it had in flight moves to the other
    * paths. An idle path is only probed every `keepaliveMs` and declared down after three
    * unanswered keepalives. A down path is probed every 100 ms for ten seconds, then at the
