@@ -5,6 +5,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+
+/** The data-plane tuning defaults both gateways share (one schema part, one expectation). */
+const DATA_PLANE_DEFAULTS = {
+  keepaliveMs: 1000,
+  ackIntervalMs: 10,
+  ackEveryPackets: 8,
+  pathDeadMs: 300,
+  congestion: 'inflight-cap',
+  lowLatency: true,
+  schedule: { pinBytes: 337920, alpha: 0.02, beta: 0.1, privilegedUsers: [] },
+  sendQueue: { maxPackets: 4096, maxBytes: 8388608, maxDelayMs: 100 },
+  reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
+  replayWindow: 8192,
+};
 import {
   ConfigError, loadCloudConfig, loadEdgeConfig, parseCloudConfig, parseEdgeConfig,
 } from '../src/config/index.js';
@@ -77,16 +91,7 @@ describe('edge config', () => {
         rulePriority: 7500,
       },
       dataPlane: {
-        keepaliveMs: 1000,
-        ackIntervalMs: 10,
-        ackEveryPackets: 8,
-        pathDeadMs: 300,
-        congestion: 'inflight-cap',
-        lowLatency: true,
-        schedule: { pinBytes: 337920, alpha: 0.02, beta: 0.1, privilegedUsers: [] },
-        sendQueue: { maxPackets: 4096, maxBytes: 8388608, maxDelayMs: 100 },
-        reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
-        replayWindow: 8192,
+        ...DATA_PLANE_DEFAULTS,
         racing: {
           cascade: ['udp', 'tcp', 'tls'],
           switchThresholdMs: 10000,
@@ -276,16 +281,7 @@ describe('cloud config', () => {
         listen: '0.0.0.0:7000',
         tcpListen: '0.0.0.0:7000',
         tlsListen: '0.0.0.0:443',
-        keepaliveMs: 1000,
-        ackIntervalMs: 10,
-        ackEveryPackets: 8,
-        pathDeadMs: 300,
-        congestion: 'inflight-cap',
-        lowLatency: true,
-        schedule: { pinBytes: 337920, alpha: 0.02, beta: 0.1, privilegedUsers: [] },
-        sendQueue: { maxPackets: 4096, maxBytes: 8388608, maxDelayMs: 100 },
-        reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
-        replayWindow: 8192,
+        ...DATA_PLANE_DEFAULTS,
       },
       tunnel: { device: 'braid0', mtu: 1400, addressPool: '100.64.0.0/16' },
       egress: { nat: true },

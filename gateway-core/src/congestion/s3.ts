@@ -301,12 +301,7 @@ export class S3Controller {
       } else {
         this.cwndBytes = Math.max(reduced, p.minCwnd);
       }
-      this.ssthreshBytes = this.cwndBytes;
-      this.lastDecreaseUs = nowUs;
-      this.velocity = 1;
-      this.velocitySinceUs = nowUs;
-      this.epochMinD = Infinity;
-      this.nDecreases++;
+      this.afterDecrease(nowUs);
       return action;
     }
 
@@ -339,6 +334,16 @@ export class S3Controller {
   }
 
   /** Pacing-fault guard: is the last paced send more recent than its (actual) timer delay? */
+  /** What every decrease (delay or loss) does after setting cwnd: ssthresh, timers, counters. */
+  private afterDecrease(nowUs: number): void {
+    this.ssthreshBytes = this.cwndBytes;
+    this.lastDecreaseUs = nowUs;
+    this.velocity = 1;
+    this.velocitySinceUs = nowUs;
+    this.epochMinD = Infinity;
+    this.nDecreases++;
+  }
+
   private guardActive(nowUs: number): boolean {
     const windowUs = this.params.guardWindow === 'actual'
       ? this.lastPacedActualUs
@@ -375,12 +380,7 @@ export class S3Controller {
     const guarded = this.guardActive(nowUs);
     this.cwndBytes = Math.max(reduced, guarded ? p.mtu : p.minCwnd);
     if (guarded && reduced <= p.mtu) this.nGuarded++;
-    this.ssthreshBytes = this.cwndBytes;
-    this.lastDecreaseUs = nowUs;
-    this.velocity = 1;
-    this.velocitySinceUs = nowUs;
-    this.epochMinD = Infinity;
-    this.nDecreases++;
+    this.afterDecrease(nowUs);
     this.nLossDecreases++;
     return guarded && reduced <= p.mtu ? 'decrease-guarded' : 'decrease';
   }
