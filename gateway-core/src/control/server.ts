@@ -52,7 +52,8 @@ export function requireVerifiedPeer(log: Logger): grpc.ServerInterceptor {
   });
 }
 
-function peerIdentity(call: grpc.ServerUnaryCall<unknown, unknown>): PeerIdentity {
+/** The verified edge behind a call of any kind (unary or stream) of a control-plane service. */
+export function peerIdentityOf(call: { getAuthContext(): grpc.AuthContext | undefined; getPeer(): string }): PeerIdentity {
   const cert = call.getAuthContext()?.sslPeerCertificate;
   if (!hasCertificate(cert)) throw new ControlError(grpc.status.UNAUTHENTICATED, 'a trusted client certificate is required');
   return { commonName: commonName(cert.subject), fingerprint256: cert.fingerprint256, address: call.getPeer() };
@@ -74,11 +75,13 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     'grpc.max_concurrent_streams': 64,
   });
 
-  const health = new HealthImplementation({ '': 'SERVING', [SESSION_SERVICE]: 'SERVING' });
+  const health = new HealthImplementation({
+    '': 'SERVING', [SESSION_SERVICE]: 'SERVING', ...Object.fromEntries((opts.services ?? []).map((s) => [s.name, 'SERVING'])),
+  });
   health.addToServer(grpcServer);
 
   async function hello(call: grpc.ServerUnaryCall<unknown, unknown>): Promise<HelloReply> {
-    const peer = peerIdentity(call);
+    const peer = peerIdentityOf(call);
     const req = validateHelloRequest(call.request);
     if (!req.ok) {
       log.warn({ peer: peer.address, cn: peer.commonName }, `hello refused: invalid HelloRequest (${req.reason})`);
@@ -116,6 +119,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     );
   };
   grpcServer.addService(sessionServiceDefinition(), { Hello: helloHandler });
+  for (const s of opts.services ?? []) grpcServer.addService(s.definition, s.implementation);
 
   const listener = await listenMtls({ listen: opts.listen, tls: opts.tls, log, grpcServer, peerKind: 'edge', what: 'control plane' });
   return { port: listener.port, close: () => listener.close() };

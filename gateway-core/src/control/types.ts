@@ -73,6 +73,20 @@ export interface ControlServerOptions {
    * `headers` are the call's text metadata (e.g. W3C traceparent), lower-case keys.
    */
   onHello(req: HelloRequest, peer: PeerIdentity, headers: Record<string, string>): Promise<HelloReply>;
+  /**
+   * Further services served on the same mTLS listener (telemetry, policy, rendezvous...). Each is
+   * reported SERVING by grpc.health.v1 under `name`; the verified-peer interceptor covers them too.
+   * Handlers get the edge's identity with `peerIdentityOf(call)`.
+   */
+  services?: ExtraService[];
+}
+
+/** A gRPC service added to the control-plane server. */
+export interface ExtraService {
+  /** Fully qualified service name, e.g. "braid.v1.TelemetryService". */
+  name: string;
+  definition: import('@grpc/grpc-js').ServiceDefinition;
+  implementation: import('@grpc/grpc-js').UntypedServiceImplementation;
 }
 
 export interface ControlServer {
