@@ -53,7 +53,7 @@ export function requireVerifiedPeer(log: Logger): grpc.ServerInterceptor {
 }
 
 /** The verified edge behind a call of any kind (unary or stream) of a control-plane service. */
-export function peerIdentityOf(call: { getAuthContext(): grpc.AuthContext | undefined; getPeer(): string }): PeerIdentity {
+export function peerIdentityOf(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext' | 'getPeer'>): PeerIdentity {
   const cert = call.getAuthContext()?.sslPeerCertificate;
   if (!hasCertificate(cert)) throw new ControlError(grpc.status.UNAUTHENTICATED, 'a trusted client certificate is required');
   return { commonName: commonName(cert.subject), fingerprint256: cert.fingerprint256, address: call.getPeer() };
