@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(iproute2 nftables iperf3 nginx-light curl openssl openvpn procps iputils-ping ca-certificates g++ make python3 mptcpd chromium)
+PKGS=(iproute2 nftables iperf3 nginx-light curl openssl openvpn procps iputils-ping ca-certificates g++ make python3 mptcpd chromium gpsd gpsd-clients)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +22,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # nginx-light starts a system nginx on port 80 in the root namespace; the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# gpsd (for the context tests' gpsfake) would listen on 2947 as a system service; the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now gpsd.socket gpsd >/dev/null 2>&1 || true; fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
    || [ ! -f gateway-core/native/build/Release/braid_native.node ]; then
