@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { isRoot } from '../test/harness/root.js';
 import { createTopology, type Topology } from '../test/harness/topology.js';
 import { NULL_RESULT, validateResult, type BenchResult, type SystemDetails, type SystemResult } from './lib/bench-result.js';
+import { stepResponses } from './lib/step-response.js';
 import { LEAD_S, carrierSpecs, modelCatalog, sampleCarrier, type CarrierSample } from './lib/emulation.js';
 import { startCpuMeter } from './lib/proc-stats.js';
 import { ScenarioError, bestCarrier, loadScenario, trafficDirections, type ResolvedScenario, type SystemName } from './lib/scenario.js';
@@ -157,6 +158,13 @@ async function runSystem(
       cpuPct: groups.length ? round(sum(groups.map((g) => g.cpuPct)), 1) : null,
       rssMb: groups.length ? round(sum(groups.map((g) => g.rssMiB)), 1) : null,
     };
+    const steps = stepResponses(s, dirs, outcome.bins, BIN_MS);
+    if (steps.length) {
+      details.stepResponse = steps;
+      for (const st of steps) {
+        log(`${system}: step at ${st.atS} s, ${st.fromMbps} -> ${st.toMbps} Mbit/s: 90 % of the new capacity after ${st.reach90CapacityMs ?? 'never'} ms, of its settled ${st.settledMbps} Mbit/s after ${st.reach90SettledMs ?? '-'} ms`);
+      }
+    }
     if (figures.reorderDelayMs) {
       details.notes.push('reorderDelayMs: upper bounds of the gateways\' reorder-delay histogram buckets (both receiving sides, whole session)');
     }

@@ -63,6 +63,9 @@ export function renderAllTable(outcomes: readonly ScenarioOutcome[], run: RunInf
         continue;
       }
       out.push(row(label, system, figures));
+      for (const st of d?.stepResponse ?? []) {
+        notes.push(`${o.name} / ${system}: capacity step at ${st.atS} s, ${st.fromMbps} -> ${st.toMbps} Mbit/s: 90 % of the new capacity after ${st.reach90CapacityMs === null ? 'never (before the next step)' : `${st.reach90CapacityMs} ms`}; settled at ${st.settledMbps} Mbit/s${st.reach90SettledMs === null ? '' : `, 90 % of that after ${st.reach90SettledMs} ms`}`);
+      }
       for (const n of d?.notes ?? []) {
         if (n.startsWith('set-up ended')) notes.push(`${o.name} / ${system}: ${n}`);
       }

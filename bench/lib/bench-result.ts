@@ -33,6 +33,15 @@ const systemDetails = z.strictObject({
   leadS: z.number(),
   /** Bytes delivered by each carrier during the traffic, per direction. */
   carrierBytes: z.array(z.strictObject({ name: z.string(), up: z.number(), down: z.number() })),
+  /** Scenarios with rate steps: how fast goodput followed each step (bench/lib/step-response.ts). */
+  stepResponse: z.array(z.strictObject({
+    atS: z.number(),
+    fromMbps: z.number(),
+    toMbps: z.number(),
+    reach90CapacityMs: z.number().nullable(),
+    settledMbps: z.number(),
+    reach90SettledMs: z.number().nullable(),
+  })).optional(),
 });
 
 export const benchResultSchema = z.strictObject({

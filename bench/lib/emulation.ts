@@ -3,6 +3,7 @@
 // plain-rate ones too, so that all carriers of a scenario share one mechanism.
 import { MODEL_NAMES, modelCarrier } from '../../test/emulator/models.js';
 import type { CarrierEmulation, DirectionSpec } from '../../test/emulator/spec.js';
+import { constantRateTrace } from '../../test/emulator/trace.js';
 import type { CarrierSpec, Topology } from '../../test/harness/topology.js';
 import { outageFraction, type ModelCatalog, type ResolvedCarrier, type ResolvedScenario } from './scenario.js';
 
@@ -82,11 +83,35 @@ export function carrierEmulation(c: ResolvedCarrier, emu: EmulatorApi, durationS
     const m = emu.modelCarrier(c.input.model, c.input.seed ?? 1, durationS + LEAD_S + MODEL_SPARE_S);
     return { up: directionSpec(c, 'up', m.up, leadS), down: directionSpec(c, 'down', m.down, leadS) };
   }
+  if (c.input.rateMbps !== undefined && c.input.rateSteps?.length) {
+    const trace = steppedRateTrace(c.input.rateMbps, c.input.rateSteps, leadS, durationS + leadS + MODEL_SPARE_S);
+    return { up: directionSpec(c, 'up', { trace }, leadS), down: directionSpec(c, 'down', { trace }, leadS) };
+  }
   const base = (d: 'up' | 'down'): DirectionSpec => {
     const src = c[d];
     return src?.trace ? { trace: src.trace } : { rateMbps: src?.rateMbps ?? 0 };
   };
   return { up: directionSpec(c, 'up', base('up'), leadS), down: directionSpec(c, 'down', base('down'), leadS) };
+}
+
+/**
+ * A Mahimahi trace (ms from the emulator's start, looping at totalS) for a rate that changes at
+ * the steps' times; the steps count from the traffic's start, `leadS` into the emulator's clock.
+ * Built from 100 ms pieces of constantRateTrace so that each second carries its rate exactly.
+ */
+export function steppedRateTrace(rateMbps: number, steps: readonly { atS: number; rateMbps: number }[], leadS: number, totalS: number): number[] {
+  const out: number[] = [];
+  const totalMs = Math.ceil(totalS) * 1000;
+  const rateAt = (ms: number): number => {
+    let r = rateMbps;
+    for (const st of steps) if (ms >= (leadS + st.atS) * 1000) r = st.rateMbps;
+    return r;
+  };
+  // 100 ms pieces: a step lands within 100 ms of its time whatever leadS is.
+  for (let from = 0; from < totalMs; from += 100) {
+    for (const t of constantRateTrace(rateAt(from), 100)) out.push(from + t);
+  }
+  return out;
 }
 
 /** What the topology gets for each carrier of the scenario. */

@@ -18,10 +18,21 @@ const outage = z.strictObject({
   forS: z.number().positive(),
 });
 
+const rateStep = z.strictObject({
+  /** Seconds after the traffic starts. */
+  atS: z.number().min(0),
+  rateMbps: z.number().positive().max(10_000),
+});
+
 const carrier = z.strictObject({
   /** Defaults to the model name (model carriers) or `c<index>`. */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/, 'letters, digits, "_", "." or "-", at most 32').optional(),
   rateMbps: z.number().positive().max(10_000).optional(),
+  /**
+   * Capacity changes of a `rateMbps` carrier (both directions): from `atS` on, the carrier runs at
+   * the step's rate. Extra to the DESIGN.md contract, for the S2-12 step-response figure.
+   */
+  rateSteps: z.array(rateStep).min(1).max(32).optional(),
   downTrace: z.string().min(1).optional(),
   upTrace: z.string().min(1).optional(),
   model: z.string().min(1).optional(),
@@ -147,6 +158,22 @@ export function traceMeanMbps(trace: readonly number[]): number {
   return periodMs > 0 ? (trace.length * 1500 * 8) / (periodMs * 1000) : 0;
 }
 
+/** Time-weighted mean rate over [0, durationS) of a rate with steps (steps sorted by atS). */
+export function steppedMeanMbps(rateMbps: number, steps: readonly { atS: number; rateMbps: number }[] | undefined, durationS: number): number {
+  if (!steps?.length) return rateMbps;
+  let area = 0;
+  let at = 0;
+  let rate = rateMbps;
+  for (const st of steps) {
+    const until = Math.min(st.atS, durationS);
+    if (until > at) area += (until - at) * rate;
+    at = Math.max(at, until);
+    rate = st.rateMbps;
+  }
+  if (durationS > at) area += (durationS - at) * rate;
+  return area / durationS;
+}
+
 /** Fraction of [0, durationS) covered by outages (overlaps counted once). */
 export function outageFraction(outages: readonly { atS: number; forS: number }[] | undefined, durationS: number): number {
   if (!outages?.length) return 0;
@@ -226,6 +253,14 @@ export function validateScenario(raw: unknown, file: string, models?: ModelCatal
       return;
     }
     if (c.seed !== undefined && c.model === undefined) problems.push(`${where}.seed: only a "model" carrier takes a seed`);
+    if (c.rateSteps !== undefined) {
+      if (c.rateMbps === undefined) problems.push(`${where}.rateSteps: only a "rateMbps" carrier takes rate steps`);
+      c.rateSteps.forEach((st, k) => {
+        if (st.atS >= s.durationS) problems.push(`${where}.rateSteps[${k}].atS: ${st.atS} s is not before the scenario's durationS ${s.durationS}`);
+        const prev = c.rateSteps![k - 1];
+        if (prev && st.atS <= prev.atS) problems.push(`${where}.rateSteps[${k}].atS: ${st.atS} s must come after the step before it (${prev.atS} s)`);
+      });
+    }
     for (const [k, o] of (c.outages ?? []).entries()) {
       if (o.atS + o.forS > s.durationS) {
         problems.push(`${where}.outages[${k}]: ends at ${o.atS + o.forS} s, after the scenario's durationS ${s.durationS}`);
@@ -239,7 +274,7 @@ export function validateScenario(raw: unknown, file: string, models?: ModelCatal
     const loss = 1 - (c.lossPct ?? 0) / 100;
     if (c.rateMbps !== undefined) {
       const src = { rateMbps: c.rateMbps };
-      const m = c.rateMbps * keep * loss;
+      const m = steppedMeanMbps(c.rateMbps, c.rateSteps, s.durationS) * keep * loss;
       resolved.push({ index, name, input: c, up: src, down: src, meanMbps: { up: m, down: m } });
     } else if (c.downTrace !== undefined && c.upTrace !== undefined) {
       const down = loadTrace(c.downTrace, `${where}.downTrace`);
