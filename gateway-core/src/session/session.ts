@@ -8,7 +8,7 @@
 import { type Clock, wireTime } from '../clock.js';
 import { SessionCodec } from '../wire/codec.js';
 import { DropCounters } from '../wire/drops.js';
-import { DATA_OVERHEAD, Flags, PacketType } from '../wire/header.js';
+import { DATA_OVERHEAD, Flags, PacketType, TIER_SHIFT } from '../wire/header.js';
 import type { Path } from '../path/path.js';
 import { PathState, type PathStateName } from './path-state.js';
 import { SessionTimers } from './timers.js';
@@ -21,6 +21,10 @@ import { InflightCap, S3PathController, type PathController } from './path-contr
 import { S3Controller } from '../congestion/s3.js';
 import { LinkPacer, LinkSelector, RedundantReceiver, RedundantSender } from '../redundant/index.js';
 import { silentLogger, type Logger } from '../log.js';
+import { PROBE_MIN_LEN } from '../wire/header.js';
+import type { SessionPmtuHooks } from '../path/pmtu.js';
+import { TIER_RANK, allowedPaths, validatePathPolicy, type PathPolicy, type PolicyPathInfo } from './path-policy.js';
+import { CapUsage } from './cap-usage.js';
 
 /** A path is "active" while it sent or received data this recently. */
 const ACTIVE_US = 1_000_000;
@@ -31,6 +35,8 @@ const REPROBE_FAST_US = 100_000;
 const REPROBE_FAST_FOR_US = 10_000_000;
 /** S2-8 importance of a cross-path retransmission: large enough to duplicate it. */
 const RETRANSMIT_F = 1000;
+/** Data-cap counts are written to their state file at most this often. */
+const CAP_SAVE_US = 1_000_000;
 /** S2-7 default: "the first 330 KB of a user flow complete half of user requests". */
 export const DEFAULT_PIN_BYTES = 330 * 1024;
 
@@ -74,11 +80,17 @@ export interface SessionOptions {
   replayWindow: number;
   /** Hand a merged, in-order IP packet to the host (TUN write). */
   deliver: (ip: Buffer) => void;
+  /** Path MTU discovery (path/pmtu.ts): told when paths go up or down and when a padded probe is answered. */
+  pmtu?: SessionPmtuHooks;
   logger?: Logger;
   /** Tick period of the session's timers, microseconds (default 5 ms). */
   tickUs?: number;
   /** Shared drop counters (a gateway counts drops of all its sessions in one place). */
   drops?: DropCounters;
+  /** Per-carrier tiers, data caps and latency cut-offs (session/path-policy); see setPathPolicy. */
+  pathPolicy?: PathPolicy;
+  /** Data-cap counts by carrier (the edge's state file); default: counted in memory. */
+  capUsage?: CapUsage;
 }
 
 export interface PathStatus {
@@ -101,6 +113,10 @@ export interface PathStatus {
   lossRate?: number;
   /** The path's congestion controller state (S3-5 telemetry); absent before the session exists. */
   controller?: Record<string, number | string>;
+  /** Path policy: the effective tier (the stricter of ours and the peer's; 'never' at the data cap). */
+  tier?: string;
+  /** Bytes counted against the carrier's data cap in this billing period. */
+  capUsedBytes?: number;
 }
 
 interface SessionPath {
@@ -108,6 +124,12 @@ interface SessionPath {
   transport: Path | undefined;
   view: PathView;
   controller: PathController;
+  /** Tier rank the peer advertises for this path (wire Flags.TierMask). */
+  peerRank: number;
+  /** Tier rank from our own policy, 3 (never) while the carrier is at its data cap. */
+  localRank: number;
+  /** Wire bytes (sent + received) already added to the carrier's data-cap count. */
+  capCounted: number;
 }
 
 export class Session {
@@ -132,6 +154,11 @@ export class Session {
   retransmitted = 0;
   private closed = false;
   readonly startedUs: number;
+  private policy: PathPolicy = {};
+  /** Some path has a tier, cap or cut-off (ours or the peer's): the policy filter runs. */
+  private policyActive = false;
+  private readonly capUsage: CapUsage;
+  private lastCapSaveUs = 0;
 
   constructor(private readonly opts: SessionOptions) {
     this.id = opts.sessionId;
@@ -155,6 +182,9 @@ export class Session {
           get lossRate() { return state.lossRate; },
         },
         controller: undefined as unknown as PathController,
+        peerRank: 0,
+        localRank: 0,
+        capCounted: 0,
       };
       const cc = opts.congestion ?? 'inflight-cap';
       sp.controller = typeof cc === 'function' ? cc(sp.view)
@@ -176,6 +206,8 @@ export class Session {
       { watermarks: () => this.pathWatermarks() },
     );
     this.startedUs = opts.clock.nowUs();
+    this.capUsage = opts.capUsage ?? new CapUsage();
+    if (opts.pathPolicy) this.setPathPolicy(opts.pathPolicy);
     this.timers = new SessionTimers(opts.clock, opts.tickUs ?? 5000, { onTick: (now) => this.tick(now) });
     this.timers.start();
   }
@@ -200,6 +232,101 @@ export class Session {
 
   pathCount(): number {
     return this.paths.length;
+  }
+
+  /**
+   * Path MTU discovery: send a probe padded to exactly `size` bytes on a path. Returns its path
+   * sequence (the peer's ProbeEcho ack names it), or undefined when it could not be sent. Unlike a
+   * keepalive it does not make the path owe an answer: a too-big probe is lost by design and must
+   * not make the path look dead.
+   */
+  sendPaddedProbe(pathId: number, size: number): number | undefined {
+    const p = this.paths[pathId];
+    if (this.closed || !p?.transport || size < PROBE_MIN_LEN) return undefined;
+    const now = this.opts.clock.nowUs();
+    const seq = p.state.nextSeq(0, now);
+    const dg = this.codec.encodeProbe(p.state.id, seq, wireTime(now), this.dataSeq, size - PROBE_MIN_LEN);
+    p.state.counters.probesSent++;
+    p.state.counters.txBytes += dg.length;
+    return p.transport.send(dg) ? seq : undefined;
+  }
+
+  /**
+   * Apply a path policy by carrier name (tiers, data caps, latency cut-offs; session/path-policy).
+   * It is validated first and replaces the previous one as a whole (an invalid policy throws
+   * and changes nothing); queued packets stay queued and go out under the new policy, flows
+   * pinned to a path the policy no longer gives them are unpinned. Carriers this session does
+   * not have are ignored.
+   */
+  setPathPolicy(byCarrierName: PathPolicy): void {
+    const policy = validatePathPolicy(byCarrierName);
+    this.policy = policy;
+    this.refreshPolicy(this.opts.clock.nowUs());
+  }
+
+  getPathPolicy(): PathPolicy {
+    return this.policy;
+  }
+
+  /** Count data-cap usage and recompute each path's tier; saves the cap counts now and then. */
+  private refreshPolicy(now: number): void {
+    let active = false;
+    for (const p of this.paths) {
+      const c = this.policy[p.state.name];
+      const total = p.state.counters.txBytes + p.state.counters.rxBytes;
+      const day = c?.billingDay ?? 1;
+      this.capUsage.add(p.state.name, total - p.capCounted, day);
+      p.capCounted = total;
+      const capped = c?.capBytes !== undefined && this.capUsage.used(p.state.name, day) >= c.capBytes;
+      const rank = capped ? TIER_RANK.never : TIER_RANK[c?.tier ?? 'primary'];
+      if (rank !== p.localRank) {
+        this.log.info({ session: this.id, path: p.state.name, tier: rank, capped }, capped ? 'path at its data cap: no more data on it' : 'path tier changed');
+        p.localRank = rank;
+      }
+      if (rank !== 0 || p.peerRank !== 0 || c?.latencyCutoffMs !== undefined) active = true;
+    }
+    this.policyActive = active;
+    if (this.lowLatency) {
+      const rt = this.allowedFor('realtime', this.views.filter((v) => v.usable()));
+      for (const p of this.paths) this.lowLatency.selector.setUsable(p.state.id, p.state.state !== 'down' && (!active || rt.some((v) => v.id === p.state.id)));
+    }
+    if (now - this.lastCapSaveUs >= CAP_SAVE_US) {
+      this.lastCapSaveUs = now;
+      if (!this.capUsage.save()) this.log.warn({ session: this.id, err: this.capUsage.lastError }, 'data-cap state not saved');
+    }
+  }
+
+  /** The paths among `room` the policy lets carry a packet of class `cls`. */
+  private allowedFor(cls: TrafficClass, room: readonly PathView[]): readonly PathView[] {
+    if (!this.policyActive) return room;
+    const all: PolicyPathInfo[] = this.paths.map((p) => ({
+      id: p.state.id,
+      usable: p.view.usable(),
+      rank: Math.max(p.localRank, p.peerRank),
+      srttUs: p.state.srttUs,
+      cutoffUs: (this.policy[p.state.name]?.latencyCutoffMs ?? 0) * 1000,
+    }));
+    return allowedPaths(room, all, cls);
+  }
+
+  /** Tier bits we put on every packet of a path (the peer obeys them for its direction). */
+  private tierFlags(p: SessionPath): number {
+    return p.localRank << TIER_SHIFT;
+  }
+
+  /** The path a flow is pinned to, if it may still carry it (else the pin ends). */
+  private pinnedOf(f: FlowState | undefined): SessionPath | undefined {
+    if (!f || f.pinnedPath < 0) return undefined;
+    const p = this.paths[f.pinnedPath];
+    if (p && p.view.usable() && (!this.policyActive || Math.max(p.localRank, p.peerRank) === 0)) return p;
+    f.pinnedPath = -1;
+    return undefined;
+  }
+
+  /** Usable paths (other than `avoid`) with room for `bytes` that the policy allows for `cls`. */
+  private roomFor(cls: TrafficClass, avoid: number, bytes: number, now: number): readonly PathView[] {
+    const room = this.views.filter((v) => v.id !== avoid && this.hasRoom(this.paths[v.id] as SessionPath, bytes, now));
+    return room.length === 0 ? room : this.allowedFor(cls, room);
   }
 
   /** Send one IP packet to the peer. Returns false when it was dropped (counted). */
@@ -252,7 +379,7 @@ export class Session {
       clock, selector, pacer,
       transmit: (linkId, seq, payload, retransmit) => {
         const p = this.paths[linkId];
-        if (!p || !p.view.usable()) return false;
+        if (!p || !p.view.usable() || (this.policyActive && !this.allowedFor('realtime', this.views.filter((v) => v.usable())).includes(p.view))) return false;
         return this.sendOnPath(p, payload, seq, Flags.LowLatency | (retransmit ? Flags.Retransmit : 0), clock.nowUs(), false);
       },
     });
@@ -263,7 +390,7 @@ export class Session {
         const p = this.paths[linkId];
         if (!p?.transport) return;
         const now = clock.nowUs();
-        const dg = this.codec.encodeNack(p.state.id, p.state.nextSeq(0, now), wireTime(now), nack);
+        const dg = this.codec.encodeNack(p.state.id, p.state.nextSeq(0, now), wireTime(now), nack, this.tierFlags(p));
         p.state.counters.txBytes += dg.length;
         if (!p.transport.send(dg)) p.state.counters.sendErrors++;
       },
@@ -283,9 +410,9 @@ export class Session {
       const q = this.queue.take(
         now,
         (c) => {
-          const pin = c.flow?.pinnedPath ?? -1;
-          if (pin >= 0 && (c.flags & Flags.Urgent) === 0) return this.hasRoom(this.paths[pin] as SessionPath, c.ip.length + DATA_OVERHEAD, now);
-          return this.paths.some((p) => p.state.id !== c.avoid && this.hasRoom(p, c.ip.length + DATA_OVERHEAD, now));
+          const pinned = this.pinnedOf(c.flow);
+          if (pinned && (c.flags & Flags.Urgent) === 0) return this.hasRoom(pinned, c.ip.length + DATA_OVERHEAD, now);
+          return this.roomFor(c.flow?.cls ?? 'bulk', c.avoid, c.ip.length + DATA_OVERHEAD, now).length > 0;
         },
         () => this.drops.add('queue-timeout'),
       );
@@ -305,18 +432,14 @@ export class Session {
   private dispatch(q: QueuedPacket, now: number): boolean {
     const bytes = q.ip.length + DATA_OVERHEAD;
     const f = q.flow;
-    let targets: PathView[];
-    let pinned = f && f.pinnedPath >= 0 ? this.paths[f.pinnedPath] : undefined;
-    if (pinned && !pinned.view.usable() && f) {
-      f.pinnedPath = -1; // its path went away: pinning ends
-      pinned = undefined;
-    }
+    let targets: readonly PathView[];
+    const pinned = this.pinnedOf(f); // its path went away or is no longer allowed: pinning ends
     if (pinned && (q.flags & Flags.Urgent) === 0) {
       // The flow's first bytes wait for their path rather than spread (S2-7).
       if (!this.hasRoom(pinned, bytes, now)) return false;
       targets = [pinned.view];
     } else {
-      const room = this.views.filter((v) => v.id !== q.avoid && this.hasRoom(this.paths[v.id] as SessionPath, bytes, now));
+      const room = this.roomFor(f?.cls ?? 'bulk', q.avoid, bytes, now);
       if (room.length === 0) return false;
       const classAlgo = (f && this.opts.schedulers?.[f.cls]) ?? this.opts.scheduler;
       const algo = q.F > 0 ? (this.opts.retransmitScheduler ?? classAlgo) : classAlgo;
@@ -328,7 +451,10 @@ export class Session {
       }
       if (targets.length === 0) return false;
       // S2-7: a new flow is pinned to the path chosen for its first packet.
-      if (f && f.bytes === 0 && this.pinBytes > 0 && q.F === 0) f.pinnedPath = (targets[0] as PathView).id;
+      // Only on a primary path: a secondary or backup path must not keep a flow once it is not needed.
+      const first = targets[0] as PathView;
+      const firstRank = this.policyActive ? Math.max((this.paths[first.id] as SessionPath).localRank, (this.paths[first.id] as SessionPath).peerRank) : 0;
+      if (f && f.bytes === 0 && this.pinBytes > 0 && q.F === 0 && firstRank === 0) f.pinnedPath = first.id;
     }
     if (f) {
       f.bytes += q.ip.length;
@@ -348,7 +474,7 @@ export class Session {
   private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true): boolean {
     const wireBytes = ip.length + DATA_OVERHEAD;
     const pathSeq = p.state.nextSeq(wireBytes, now);
-    const dg = this.codec.encodeData(p.state.id, pathSeq, flags, wireTime(now), dataSeq, ip);
+    const dg = this.codec.encodeData(p.state.id, pathSeq, flags | this.tierFlags(p), wireTime(now), dataSeq, ip);
     p.state.counters.txDataBytes += ip.length;
     p.state.lastDataSendUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
@@ -410,14 +536,21 @@ export class Session {
       const t = learn(pkt.header.pathId, p.transport);
       if (t && t !== p.transport) this.setTransport(pkt.header.pathId, t);
     }
+    const peerRank = (pkt.header.flags & Flags.TierMask) >> TIER_SHIFT;
+    if (peerRank !== p.peerRank) {
+      p.peerRank = peerRank;
+      this.refreshPolicy(now);
+    }
     if (p.state.state !== 'up') {
       this.log.info({ session: this.id, path: p.state.name }, p.state.state === 'down' ? 'path recovered' : 'path up');
       p.state.state = 'up';
       this.lowLatency?.selector.setUsable(p.state.id, true);
+      this.opts.pmtu?.pathState(p.state.id, true);
     }
     switch (pkt.type) {
       case PacketType.Ack:
         p.state.onAck(pkt.ack, pkt.ts1, now);
+        if (pkt.header.flags & Flags.ProbeEcho) this.opts.pmtu?.probeEchoed(p.state.id, pkt.ack.ackedPathSeq);
         p.controller.onAck?.(p.state.lastRttUs, p.state.ackedBytesDelta, now);
         if (this.lowLatency && p.state.lastRttUs > 0) {
           this.lowLatency.sender.onDelaySample(p.state.id, p.state.lastRttUs, this.lowLatency.selector.dataFlowing(now) ? 'data' : 'probe');
@@ -428,7 +561,8 @@ export class Session {
         break;
       case PacketType.Probe:
         p.state.observeWatermark(pkt.watermark);
-        this.sendAck(p, now);
+        if (pkt.padding > 0) this.sendProbeEcho(p, pkt.header.pathSeq, now);
+        else this.sendAck(p, now);
         this.reorder.flush(now);
         break;
       case PacketType.Data: {
@@ -465,7 +599,17 @@ export class Session {
     // Acks are not counted in flight: the peer does not ack acks, and they must not make this
     // path look busy to the scheduler.
     const seq = p.state.nextSeq(0, now);
-    const dg = this.codec.encodeAck(p.state.id, seq, wireTime(now), p.state.ackBody(this.dataSeq));
+    const dg = this.codec.encodeAck(p.state.id, seq, wireTime(now), p.state.ackBody(this.dataSeq), this.tierFlags(p));
+    p.state.counters.txBytes += dg.length;
+    p.state.counters.acksSent++;
+    if (!p.transport.send(dg)) p.state.counters.sendErrors++;
+  }
+
+  /** Answer a padded probe: an ack naming exactly that probe (path MTU discovery, wire Flags.ProbeEcho). */
+  private sendProbeEcho(p: SessionPath, probeSeq: number, now: number): void {
+    if (!p.transport) return;
+    p.state.ackPendingPackets = 0;
+    const dg = this.codec.encodeAck(p.state.id, p.state.nextSeq(0, now), wireTime(now), { ...p.state.ackBody(this.dataSeq), ackedPathSeq: probeSeq }, Flags.ProbeEcho);
     p.state.counters.txBytes += dg.length;
     p.state.counters.acksSent++;
     if (!p.transport.send(dg)) p.state.counters.sendErrors++;
@@ -476,7 +620,7 @@ export class Session {
     const seq = p.state.nextSeq(0, now);
     p.state.lastProbeUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
-    const dg = this.codec.encodeProbe(p.state.id, seq, wireTime(now), this.dataSeq);
+    const dg = this.codec.encodeProbe(p.state.id, seq, wireTime(now), this.dataSeq, 0, this.tierFlags(p));
     p.state.counters.probesSent++;
     p.state.counters.txBytes += dg.length;
     if (!p.transport.send(dg)) p.state.counters.sendErrors++;
@@ -523,6 +667,7 @@ export class Session {
         if (now - s.lastProbeUs >= every) this.sendProbe(p, now);
       }
     }
+    this.refreshPolicy(now);
     this.reorder.flush(now);
     this.flows.expire(now);
     this.pump(now);
@@ -533,6 +678,7 @@ export class Session {
     p.state.suspect = false;
     this.lowLatency?.selector.setUsable(p.state.id, false);
     p.state.downSinceUs = now;
+    this.opts.pmtu?.pathState(p.state.id, false);
     const moved = this.retransmitFrom(p, now, true);
     this.log.warn({ session: this.id, path: p.state.name, silentMs: Math.round(silentUs / 1000), resent: moved }, 'path down: nothing heard');
   }
@@ -558,6 +704,8 @@ export class Session {
         lossRate: s.lossRate,
         sendErrors: s.counters.sendErrors,
         controller: p.controller.telemetry?.() ?? {},
+        tier: ['primary', 'secondary', 'backup', 'never'][Math.max(p.localRank, p.peerRank)] as string,
+        capUsedBytes: this.capUsage.used(s.name, this.policy[s.name]?.billingDay ?? 1),
       };
     });
   }
@@ -588,6 +736,8 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.timers.stop();
+    this.refreshPolicy(this.opts.clock.nowUs());
+    this.capUsage.save();
     this.lowLatency?.sender.close();
     this.lowLatency?.receiver.close();
     for (const p of this.paths) p.transport?.close();

@@ -42,17 +42,17 @@ export class SessionCodec {
     return this.sealer.sealInto(out, [pre, ip]);
   }
 
-  encodeAck(pathId: number, pathSeq: number, ts1: number, ack: AckBody): Buffer {
+  encodeAck(pathId: number, pathSeq: number, ts1: number, ack: AckBody, flags = 0): Buffer {
     const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + ACK_BODY_LEN + TAG_LEN);
-    writeOuter(out, this.header(PacketType.Ack, pathId, pathSeq, 0));
+    writeOuter(out, this.header(PacketType.Ack, pathId, pathSeq, flags));
     this.tsBuf.writeUInt32BE(ts1 >>> 0, 0);
     writeAckBody(this.tsBuf, TS_LEN, ack);
     return this.sealer.sealInto(out, [this.tsBuf]);
   }
 
-  encodeProbe(pathId: number, pathSeq: number, ts1: number, watermark: number, padding = 0): Buffer {
+  encodeProbe(pathId: number, pathSeq: number, ts1: number, watermark: number, padding = 0, flags = 0): Buffer {
     const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + PROBE_BODY_LEN + padding + TAG_LEN);
-    writeOuter(out, this.header(PacketType.Probe, pathId, pathSeq, 0));
+    writeOuter(out, this.header(PacketType.Probe, pathId, pathSeq, flags));
     const pt = Buffer.alloc(TS_LEN + PROBE_BODY_LEN + padding);
     pt.writeUInt32BE(ts1 >>> 0, 0);
     writeU48(pt, watermark, TS_LEN);
@@ -60,10 +60,10 @@ export class SessionCodec {
   }
 
   /** Feedback of the redundant class (S4-6): missing sequences and the S4-2 echo. */
-  encodeNack(pathId: number, pathSeq: number, ts1: number, nack: NackBody): Buffer {
+  encodeNack(pathId: number, pathSeq: number, ts1: number, nack: NackBody, flags = 0): Buffer {
     const len = nackBodyLength(nack);
     const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + len + TAG_LEN);
-    writeOuter(out, this.header(PacketType.Nack, pathId, pathSeq, 0));
+    writeOuter(out, this.header(PacketType.Nack, pathId, pathSeq, flags));
     const pt = Buffer.alloc(TS_LEN + len);
     pt.writeUInt32BE(ts1 >>> 0, 0);
     writeNackBody(pt, TS_LEN, nack);

@@ -20,7 +20,9 @@
 //          echoTs1 u32, ts2 u32 (the S3 timestamps: TS1 of the newest packet received on the
 //          path, TS2 its arrival time on the acker's clock; TS3 is the ack's own TS1)
 //   probe: watermark u48 (in 8 bytes), then padding; asks the peer to ack at once (keepalive,
-//          RTT when idle, later PMTU)
+//          RTT when idle). A padded probe (path MTU discovery, path/pmtu.ts) is answered by an
+//          ack with the ProbeEcho flag whose ackedPathSeq is that probe's own path sequence, so
+//          the sender knows exactly which size got through.
 //   nack:  feedback of the redundant low-latency class (S4-6, redundant/): echoSeq u48, highest
 //          u48 (each in 8 bytes), turnaroundUs u32, rangeCount u16, reserved u16 (0), then
 //          rangeCount x (first u48 in 6 bytes, count u16): the class sequences the receiver is
@@ -54,7 +56,16 @@ export const Flags = {
   Urgent: 0x04,
   /** The S4 low-latency class: its own sequence space, exactly-once, NACK repair (redundant/). */
   LowLatency: 0x08,
+  /**
+   * Two bits (any packet type): the sender's tier of this path under its path policy,
+   * 0 primary, 1 secondary, 2 backup, 3 never (a carrier at its data cap is "never"); the
+   * receiver sends no more on the path than that tier allows (session/path-policy).
+   */
+  TierMask: 0x30,
+  /** On an ack: it answers a padded probe, and ackedPathSeq is that probe's path sequence (PMTU). */
+  ProbeEcho: 0x40,
 } as const;
+export const TIER_SHIFT = 4;
 
 export interface OuterHeader {
   type: PacketType;
@@ -75,6 +86,8 @@ export const NACK_RANGE_LEN = 8;
 export const MAX_NACK_RANGES = 128;
 /** Bytes the tunnel adds to each IP packet it carries (outer + TS1 + data body + tag). */
 export const DATA_OVERHEAD = OUTER_LEN + TS_LEN + DATA_BODY_LEN + TAG_LEN;
+/** An unpadded probe; a probe of datagram size S has S - PROBE_MIN_LEN bytes of padding. */
+export const PROBE_MIN_LEN = OUTER_LEN + TS_LEN + PROBE_BODY_LEN + TAG_LEN;
 
 export interface AckBody {
   ackedPathSeq: number;
