@@ -35,12 +35,13 @@ describe('policy model', () => {
       classes: { rules: [{ class: 'realtime', proto: 'udp', ports: [5004, '10000-20000'], dscp: [46], destinations: ['203.0.113.0/24'] }], algorithms: { bulk: 'utility' } },
       schedule: { alpha: 0.5, beta: 1, retransmitF: 50, pinBytes: 100_000 },
       lowLatency: { preferredLinkTypes: ['nr'], preferredMaxDelayMs: 40, services: { video: { linkTypes: ['wlan5', 'wlan24'], maxDelayMs: 30 } } },
-      carriers: { 'lte-a': { tier: 'primary', maxRttMs: 300 }, sat: { tier: 'backup', dataCap: { bytes: 5e9, periodStart: '2026-11-01T00:00:00Z' } } },
-      latency: { maxRttMs: 800 },
+      carriers: { 'lte-a': { tier: 'primary', latencyCutoffMs: 300 }, sat: { tier: 'backup', dataCap: { bytes: 5e9, billingDay: 15 } } },
+      latency: { cutoffMs: 800 },
     });
     assert.equal(p.classes.algorithms.bulk, 'utility');
     assert.equal(p.classes.algorithms.realtime, 'utility');
-    assert.equal(p.carriers['sat']?.dataCap?.periodDays, 30);
+    assert.deepEqual(p.carriers['sat']?.dataCap, { bytes: 5e9, billingDay: 15 });
+    assert.equal(parsePolicy({ carriers: { x: { dataCap: { bytes: 1 } } } }).carriers['x']?.dataCap?.billingDay, 1);
   });
 
   test('every refusal names the field', () => {
@@ -48,7 +49,7 @@ describe('policy model', () => {
       users: [{ address: '10.0.0.500' }],
       classes: { rules: [{ class: 'fast', ports: [70000] }], algorithms: { bulk: 'fastest' } },
       schedule: { alpha: -1, pinBytes: 1.5 },
-      carriers: { 'lte-a': { tier: 'gold', dataCap: { bytes: 0, periodStart: 'yesterday' } } },
+      carriers: { 'lte-a': { tier: 'gold', dataCap: { bytes: 0, billingDay: 31 } }, 'LTE A': {} },
       colour: 'blue',
     }));
     const text = problems.join('\n');
@@ -60,7 +61,8 @@ describe('policy model', () => {
     assert.match(text, /^schedule\.pinBytes: expected a whole number/m);
     assert.match(text, /^carriers\.lte-a\.tier: expected one of primary\|secondary\|backup\|never, got "gold"/m);
     assert.match(text, /^carriers\.lte-a\.dataCap\.bytes: /m);
-    assert.match(text, /^carriers\.lte-a\.dataCap\.periodStart: expected an ISO 8601 date/m);
+    assert.match(text, /^carriers\.lte-a\.dataCap\.billingDay: expected a day of the month 1-28, got 31/m);
+    assert.match(text, /^carriers\.LTE A: expected a carrier name/m);
     assert.match(text, /^colour: unknown key/m);
   });
 
@@ -87,12 +89,12 @@ describe('FilePolicyStore', () => {
     assert.equal(v0.version, 0);
     await store.setGlobal({ carriers: { 'lte-a': { tier: 'primary' }, 'lte-b': { tier: 'primary' } }, schedule: { alpha: 0.3 } });
     await store.setEdgeOverride('edge-1', { schedule: { beta: 2 } });
-    await store.setOverlay(ALL_EDGES, 'fleet.cell', { carriers: { 'lte-b': { maxRttMs: 500 } } });
+    await store.setOverlay(ALL_EDGES, 'fleet.cell', { carriers: { 'lte-b': { latencyCutoffMs: 500 } } });
     await store.setOverlay('edge-1', 'fleet.degradation', { carriers: { 'lte-b': { tier: 'backup' } } });
     const e1 = store.effective('edge-1');
     assert.equal(e1.policy.schedule.alpha, 0.3);
     assert.equal(e1.policy.schedule.beta, 2);
-    assert.deepEqual(e1.policy.carriers['lte-b'], { tier: 'backup', maxRttMs: 500 });
+    assert.deepEqual(e1.policy.carriers['lte-b'], { tier: 'backup', latencyCutoffMs: 500 });
     assert.deepEqual(e1.policy.carriers['lte-a'], { tier: 'primary' });
     assert.deepEqual(e1.sources, ['global@1', 'edge@2', 'overlay:fleet.cell@3', 'overlay:fleet.degradation@4']);
     assert.equal(e1.version, 4);

@@ -20,6 +20,8 @@ export const POLICY_LIMITS = { users: 1024, rules: 256, carriers: 64, services: 
 
 const NAME_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 const name = (what: string) => stringWhere(`${what} (1-64 chars of A-Z a-z 0-9 . _ : -)`, (s) => NAME_RE.test(s));
+/** Carrier names as the edge's config and the engine's path policy spell them. */
+const CARRIER_RE = /^[a-z0-9][a-z0-9\-_.]{0,31}$/;
 const ipv4 = stringWhere('an IPv4 address such as 10.0.0.5', (s) => /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(s));
 const algorithm = z.string({ error: expecting('the name of a registered scheduling algorithm') })
   .superRefine((s, ctx) => {
@@ -33,6 +35,9 @@ const portRange = z.union([intIn(1, 65535, 'a port 1-65535'), stringWhere('a por
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(s);
   return !!m && Number(m[1]) >= 1 && Number(m[1]) <= Number(m[2]) && Number(m[2]) <= 65535;
 })], { error: expecting('a port 1-65535 or a range such as "10000-20000"') });
+
+/** Only the record's own type error is worded here; a bad key keeps its key schema's message. */
+const mappingOf = (what: string): z.core.$ZodErrorMap => (iss) => (iss.code === 'invalid_type' ? expecting(`a mapping of ${what}`)(iss) : undefined);
 
 const strict = <S extends z.core.$ZodLooseShape>(shape: S) =>
   z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? expecting('a mapping of keys to values')(iss) : undefined) });
@@ -61,15 +66,17 @@ const carrierSchema = strict({
   tier: oneOf(CARRIER_TIERS).default('primary'),
   /** Link type for the S4 preferences (lte, nr, wlan5, sat...). Default: from the edge's carrier config. */
   linkType: name('a link type').optional(),
+  /**
+   * Data cap: wire bytes sent plus received on the carrier per billing period. Periods are
+   * calendar months starting on `billingDay` (UTC), as carriers bill; the engine counts them in
+   * a state file that survives restarts (session/cap-usage.ts).
+   */
   dataCap: strict({
-    /** Bytes (both directions) allowed per billing period. */
     bytes: intIn(1, Number.MAX_SAFE_INTEGER, 'a positive whole number of bytes'),
-    /** Start of a billing period (any one; later periods follow every periodDays), ISO 8601. */
-    periodStart: stringWhere('an ISO 8601 date such as 2026-11-01T00:00:00Z', (s) => /^\d{4}-\d\d-\d\d/.test(s) && Number.isFinite(Date.parse(s))),
-    periodDays: intIn(1, 366).default(30),
+    billingDay: intIn(1, 28, 'a day of the month 1-28').default(1),
   }).optional(),
-  /** Latency cut-off: above this smoothed RTT the carrier gets no new data. */
-  maxRttMs: numIn(1, 60_000).optional(),
+  /** Latency cut-off: above this smoothed delay the carrier carries no interactive or real-time traffic. */
+  latencyCutoffMs: numIn(1, 60_000).optional(),
 });
 
 const serviceSchema = strict({
@@ -106,13 +113,13 @@ export const policySchema = strict({
     preferredLinkTypes: listOf(name('a link type'), 'a list of link types').max(POLICY_LIMITS.linkTypes).default([]),
     preferredMaxDelayMs: numIn(0.1, 60_000).optional(),
     /** S4-3 service -> link types, e.g. video: { linkTypes: [wlan24, wlan5], maxDelayMs: 30 }. */
-    services: z.record(name('a service name'), serviceSchema, { error: expecting('a mapping of service names') }).default({}),
+    services: z.record(name('a service name'), serviceSchema, { error: mappingOf('service names') }).default({}),
   }).default({ preferredLinkTypes: [], services: {} }),
   /** Per carrier (by the edge's carrier name). Carriers not listed are primary, uncapped. */
-  carriers: z.record(name('a carrier name'), carrierSchema, { error: expecting('a mapping of carrier names') }).default({}),
+  carriers: z.record(stringWhere('a carrier name (1-32 chars of a-z 0-9 - _ ., starting with a letter or digit)', (s) => CARRIER_RE.test(s)), carrierSchema, { error: mappingOf('carrier names') }).default({}),
   latency: strict({
-    /** Default latency cut-off for carriers without their own maxRttMs. */
-    maxRttMs: numIn(1, 60_000).optional(),
+    /** Default latency cut-off for carriers without their own latencyCutoffMs. */
+    cutoffMs: numIn(1, 60_000).optional(),
   }).default({}),
 }).superRefine((p, ctx) => {
   if (Object.keys(p.carriers).length > POLICY_LIMITS.carriers) ctx.addIssue({ code: 'custom', path: ['carriers'], message: `at most ${POLICY_LIMITS.carriers} carriers` });
@@ -156,6 +163,8 @@ export class PolicyValidationError extends Error {
 function problemsOf(issues: readonly z.core.$ZodIssue[]): PolicyProblem[] {
   return issues.flatMap((iss) => (iss.code === 'unrecognized_keys'
     ? iss.keys.map((k) => ({ path: formatPath([...iss.path, k]), message: 'unknown key' }))
+    // A bad mapping key: zod nests the key schema's own (worded) issue.
+    : iss.code === 'invalid_key' ? [{ path: formatPath(iss.path), message: iss.issues[0]?.message ?? iss.message }]
     : [{ path: formatPath(iss.path), message: iss.message }]));
 }
 
