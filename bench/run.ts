@@ -162,7 +162,7 @@ async function runSystem(
     if (steps.length) {
       details.stepResponse = steps;
       for (const st of steps) {
-        log(`${system}: step at ${st.atS} s, ${st.fromMbps} -> ${st.toMbps} Mbit/s: 90 % of the new capacity after ${st.reach90CapacityMs ?? 'never'} ms, of its settled ${st.settledMbps} Mbit/s after ${st.reach90SettledMs ?? '-'} ms`);
+        log(`${system}: step at ${st.atS} s, ${st.fromMbps} -> ${st.toMbps} Mbit/s: 90 % of the new capacity ${st.reach90CapacityMs === null ? 'never reached' : `after ${st.reach90CapacityMs} ms`}; settled at ${st.settledMbps} Mbit/s${st.reach90SettledMs === null ? '' : `, 90 % of that after ${st.reach90SettledMs} ms`}`);
       }
     }
     if (figures.reorderDelayMs) {
