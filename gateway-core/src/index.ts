@@ -14,6 +14,8 @@ export * from './session/path-state.js';
 export * from './session/session.js';
 export * from './session/engine-options.js';
 export * from './session/path-controller.js';
+export * from './session/path-policy.js';
+export * from './session/cap-usage.js';
 export * from './schedule/utility.js';
 export * from './schedule/classify.js';
 export * from './control/index.js';

@@ -92,6 +92,8 @@ describe('edge config', () => {
       },
       dataPlane: {
         ...DATA_PLANE_DEFAULTS,
+        pathPolicy: {},
+        capStateFile: '',
         racing: {
           cascade: ['udp', 'tcp', 'tls'],
           switchThresholdMs: 10000,

@@ -11,6 +11,7 @@ import {
 import { readFile } from 'node:fs/promises';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
+import { CapUsage } from '@braid/gateway-core';
 
 export interface EdgeStatus {
   role: 'edge';
@@ -35,6 +36,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class EdgeGateway {
   private tun: TunDevice | undefined;
   private session: Session | undefined;
+  /** Data-cap counts per carrier: outlive sessions (and, with dataPlane.capStateFile, restarts). */
+  private capUsage: CapUsage | undefined;
   private reply: HelloReply | undefined;
   private admin: AdminServer | undefined;
   private plan: InterceptionPlan | undefined;
@@ -132,6 +135,8 @@ export class EdgeGateway {
       deliver: (ip) => this.toTun(ip),
       logger: this.log,
       drops: this.drops,
+      pathPolicy: cfg.dataPlane.pathPolicy,
+      capUsage: (this.capUsage ??= new CapUsage(cfg.dataPlane.capStateFile || undefined)),
     });
     await Promise.all(cfg.carriers.map((c, i) => this.openPath(i, c.interface, dataHost, r.dataEndpoint.port)));
   }

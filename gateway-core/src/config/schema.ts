@@ -8,6 +8,7 @@ import {
 } from './fields.js';
 import { parseHostPort } from './net.js';
 import { checkAnomalyAfterKeepalive, racingSchema, streamListen } from '../racing/config.js';
+import { pathPolicySchema } from '../session/path-policy.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const CARRIER_TECHNOLOGIES = ['lte', 'nr', 'umts', 'wifi', 'ethernet', 'satellite', 'other'] as const;
@@ -159,7 +160,14 @@ export const edgeConfigSchema = section({
       .default(7501),
     rulePriority: intIn(1, 32765).default(7500),
   })),
-  dataPlane: section({ ...dataPlaneTuningShape, racing: racingSchema }).superRefine(checkAnomalyAfterKeepalive).prefault({}),
+  dataPlane: section({
+    ...dataPlaneTuningShape,
+    racing: racingSchema,
+    // Per-carrier tiers, data caps and latency cut-offs (session/path-policy); the edge advertises
+    // each carrier's tier in-band, so the cloud needs no copy.
+    pathPolicy: pathPolicySchema.default({}),
+    capStateFile: z.string({ error: expecting('a path to the data-cap state file, or "" to count in memory') }).refine((s) => !s.includes('\0')).default(''),
+  }).superRefine(checkAnomalyAfterKeepalive).prefault({}),
   admin: adminSchema('127.0.0.1:9464'),
   telemetry: telemetrySchema,
   log: logSchema,

@@ -45,10 +45,13 @@ export const carrierPolicySchema = z.strictObject({
   latencyCutoffMs: z.number().min(1).max(60_000).optional(),
 });
 
-export const pathPolicySchema = z.record(
-  z.string().regex(/^[a-z0-9][a-z0-9\-_.]{0,31}$/, 'a carrier name matching [a-z0-9][a-z0-9-_.]{0,31}'),
-  carrierPolicySchema,
-);
+const CARRIER_NAME = /^[a-z0-9][a-z0-9\-_.]{0,31}$/;
+
+export const pathPolicySchema = z.record(z.string(), carrierPolicySchema).superRefine((policy, ctx) => {
+  for (const name of Object.keys(policy)) {
+    if (!CARRIER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `expected a carrier name matching [a-z0-9][a-z0-9-_.]{0,31}, got ${JSON.stringify(name)}` });
+  }
+});
 
 /** Check a policy; throws one Error listing every problem (nothing is applied from a bad one). */
 export function validatePathPolicy(input: unknown): PathPolicy {

@@ -1,0 +1,230 @@
+// Path policy in the engine (session/path-policy): tiers, data caps with a billing-period
+// counter in a state file, latency cut-offs, and the peer obeying the tier we advertise.
+// Two Sessions over simulated links on a deterministic clock.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SimClock } from '../src/clock.js';
+import { SimLink } from '../src/sim/link.js';
+import { Session, type SessionOptions } from '../src/session/session.js';
+import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
+import { CapUsage, billingPeriodStart } from '../src/session/cap-usage.js';
+import { validatePathPolicy, type PathPolicy } from '../src/session/path-policy.js';
+
+/** An IPv4/UDP packet of a bulk flow (port 5001) carrying a sequence number. */
+function udp(seq: number, size = 1200, dport = 5001): Buffer {
+  const b = Buffer.alloc(size);
+  b[0] = 0x45;
+  b.writeUInt16BE(size, 2);
+  b[9] = 17;
+  b.writeUInt32BE(0x0a000001, 12);
+  b.writeUInt32BE(0x0a000002, 16);
+  b.writeUInt16BE(40000, 20);
+  b.writeUInt16BE(dport, 22);
+  b.writeUInt32BE(seq, 28);
+  return b;
+}
+
+function pair(clock: SimClock, links: SimLink[], extra: { a?: Partial<SessionOptions>; b?: Partial<SessionOptions> } = {}) {
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+  const gotA: number[] = [];
+  const gotB: number[] = [];
+  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
+    sessionId: 9, pathNames: links.map((l) => l.name), clock, lowLatency: false,
+    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
+    pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
+  };
+  const a = new Session({ ...base, ...extra.a, sendKey: k1, recvKey: k2, deliver: (p) => gotA.push(p.readUInt32BE(28)) });
+  const b = new Session({ ...base, ...extra.b, sendKey: k2, recvKey: k1, deliver: (p) => gotB.push(p.readUInt32BE(28)) });
+  links.forEach((l, i) => {
+    l.a.onDatagram((d) => a.receive(d));
+    l.b.onDatagram((d) => b.receive(d));
+    a.setTransport(i, l.a);
+    b.setTransport(i, l.b);
+  });
+  return { a, b, gotA, gotB };
+}
+
+/** Offer `perMs` packets per millisecond from `from` for `ms`; returns how many were accepted. */
+function offer(clock: SimClock, from: Session, ms: number, perMs: number, start: number, size = 1200): number {
+  let n = start;
+  for (let t = 0; t < ms; t++) {
+    for (let k = 0; k < perMs; k++) if (from.send(udp(n, size))) n++;
+    clock.advance(1000);
+  }
+  return n;
+}
+
+const link = (clock: SimClock, name: string, rateMbps: number, delayMs: number) =>
+  new SimLink(clock, name, { rateMbps, delayMs, queueBytes: 200_000 });
+
+test('validatePathPolicy refuses a bad policy with the field and reason', () => {
+  assert.throws(() => validatePathPolicy({ 'lte-a': { tier: 'gold' } }), /lte-a\.tier/);
+  assert.throws(() => validatePathPolicy({ 'lte-a': { capBytes: -1 } }), /lte-a\.capBytes/);
+  assert.throws(() => validatePathPolicy({ 'Bad Name': {} }), /carrier name/);
+  assert.throws(() => validatePathPolicy({ 'lte-a': { tier: 'backup', color: 'red' } }), /color/);
+  assert.deepEqual(validatePathPolicy({ 'lte-a': { tier: 'backup', latencyCutoffMs: 80 } }), { 'lte-a': { tier: 'backup', latencyCutoffMs: 80 } });
+});
+
+test('an invalid policy changes nothing on the session', () => {
+  const clock = new SimClock();
+  const { a, b } = pair(clock, [link(clock, 'x', 10, 10)]);
+  a.setPathPolicy({ x: { tier: 'secondary' } });
+  assert.throws(() => a.setPathPolicy({ x: { tier: 'nope' } } as unknown as PathPolicy));
+  assert.deepEqual(a.getPathPolicy(), { x: { tier: 'secondary' } });
+  a.close();
+  b.close();
+});
+
+test('a backup path carries nothing while a primary is up, in either direction; it carries all once the primary dies', () => {
+  const clock = new SimClock();
+  const links = [link(clock, 'main', 20, 20), link(clock, 'spare', 20, 10)];
+  // Only side a (the edge) has the policy: b learns the tier from a's packets.
+  const { a, b, gotA, gotB } = pair(clock, links, { a: { pathPolicy: { spare: { tier: 'backup' } } } });
+  clock.advance(200_000);
+  let na = 0;
+  let nb = 0;
+  for (let ms = 0; ms < 2000; ms++) {
+    for (let k = 0; k < 1; k++) {
+      if (a.send(udp(na))) na++;
+      if (b.send(udp(nb))) nb++;
+    }
+    clock.advance(1000);
+  }
+  clock.advance(500_000);
+  assert.equal(a.status()[1]!.txDataBytes, 0, 'a sent data on the backup');
+  assert.equal(b.status()[1]!.txDataBytes, 0, 'b sent data on the backup (peer tier ignored)');
+  assert.equal(b.status()[1]!.tier, 'backup');
+  assert.ok(a.status()[1]!.state === 'up' && b.status()[1]!.state === 'up', 'backup kept alive by probes');
+  assert.equal(gotB.length, na);
+  assert.equal(gotA.length, nb);
+  links[0]!.up = false;
+  const before = { a: a.status()[1]!.txDataBytes, b: b.status()[1]!.txDataBytes };
+  for (let ms = 0; ms < 3000; ms++) {
+    if (a.send(udp(na))) na++;
+    if (b.send(udp(nb))) nb++;
+    clock.advance(1000);
+  }
+  clock.advance(500_000);
+  assert.equal(a.status()[0]!.state, 'down');
+  assert.ok(a.status()[1]!.txDataBytes - before.a > 2000 * 1200, `a moved to the backup: ${a.status()[1]!.txDataBytes - before.a} B`);
+  assert.ok(b.status()[1]!.txDataBytes - before.b > 2000 * 1200, `b moved to the backup: ${b.status()[1]!.txDataBytes - before.b} B`);
+  // Everything arrived once and in order (what was in flight on the dead path was re-sent).
+  assert.deepEqual(gotB, [...Array(na).keys()]);
+  assert.deepEqual(gotA, [...Array(nb).keys()]);
+  a.close();
+  b.close();
+});
+
+test('never carries nothing; a secondary takes only what the primary cannot', () => {
+  const clock = new SimClock();
+  const links = [link(clock, 'p', 10, 20), link(clock, 's', 20, 20), link(clock, 'n', 50, 5)];
+  const { a, b, gotB } = pair(clock, links, { a: { pathPolicy: { s: { tier: 'secondary' }, n: { tier: 'never' } } } });
+  clock.advance(200_000);
+  // 4 Mbit/s: the primary alone carries it.
+  let n = offer(clock, a, 3000, 0, 0);
+  for (let ms = 0; ms < 3000; ms++) {
+    if (ms % 3 === 0 && a.send(udp(n))) n++;
+    clock.advance(1000);
+  }
+  clock.advance(300_000);
+  const light = a.status();
+  assert.ok(light[0]!.txDataBytes > 1_000_000, 'primary carried the light load');
+  assert.equal(light[1]!.txDataBytes, 0, 'secondary used while the primary had room');
+  // 24 Mbit/s: more than the primary's 10; the secondary takes the rest, never still nothing.
+  n = offer(clock, a, 3000, 2, n);
+  clock.advance(1_000_000);
+  const heavy = a.status();
+  assert.ok(heavy[1]!.txDataBytes > 2_000_000, `secondary took the overflow: ${heavy[1]!.txDataBytes}`);
+  assert.equal(heavy[2]!.txDataBytes, 0, 'never carried data');
+  assert.equal(b.status()[2]!.txDataBytes, 0);
+  assert.ok(gotB.length >= n * 0.98, `delivered ${gotB.length} of ${n}`);
+  a.close();
+  b.close();
+});
+
+test('a data cap stops a carrier near the cap, traffic moves on, and the count survives a restart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'braid-cap-'));
+  try {
+    const file = join(dir, 'caps.json');
+    const clock = new SimClock();
+    // The metered carrier is the lower-delay one, so the scheduler prefers it until the cap.
+    const links = [link(clock, 'cheap', 20, 20), link(clock, 'metered', 20, 10)];
+    const cap = 3_000_000;
+    const usage = new CapUsage(file);
+    const { a, b, gotB } = pair(clock, links, { a: { capUsage: usage, pathPolicy: { metered: { capBytes: cap } } } });
+    clock.advance(200_000);
+    const n = offer(clock, a, 4000, 2, 0); // ~19 Mbit/s for 4 s: ~10 MB
+    clock.advance(1_000_000);
+    const st = a.status();
+    const used = usage.used('metered');
+    assert.equal(st[1]!.tier, 'never');
+    assert.ok(used >= cap && used < cap * 1.1, `metered stopped near its cap: ${used} B counted, cap ${cap}`);
+    // The peer stopped sending on it too (only acks of what was in flight, then probes).
+    assert.ok(b.status()[1]!.txBytes < cap * 0.1, `peer's bytes on the capped carrier ${b.status()[1]!.txBytes}`);
+    assert.deepEqual(gotB, [...Array(n).keys()], 'every packet delivered once, in order');
+    a.close();
+    b.close();
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { carriers: Record<string, { bytes: number }> };
+    assert.equal(saved.carriers.metered?.bytes, used);
+    // A new session (a restart) with the same file starts at the cap: nothing more on it.
+    const clock2 = new SimClock();
+    const links2 = [link(clock2, 'cheap', 20, 20), link(clock2, 'metered', 20, 10)];
+    const p2 = pair(clock2, links2, { a: { capUsage: new CapUsage(file), pathPolicy: { metered: { capBytes: cap } } } });
+    clock2.advance(200_000);
+    offer(clock2, p2.a, 1000, 1, 0);
+    assert.equal(p2.a.status()[1]!.txDataBytes, 0, 'restarted edge sent data on the capped carrier');
+    assert.equal(p2.a.status()[1]!.tier, 'never');
+    p2.a.close();
+    p2.b.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('billing periods roll over on the billing day; a corrupt state file is ignored with a reason', () => {
+  assert.equal(billingPeriodStart(new Date('2026-11-23T00:00:00Z'), 1), '2026-11-01');
+  assert.equal(billingPeriodStart(new Date('2026-11-23T00:00:00Z'), 25), '2026-10-25');
+  assert.equal(billingPeriodStart(new Date('2026-01-03T00:00:00Z'), 5), '2025-12-05');
+  let now = new Date('2026-11-23T00:00:00Z');
+  const u = new CapUsage(undefined, () => now);
+  u.add('x', 1000, 25);
+  assert.equal(u.used('x', 25), 1000);
+  now = new Date('2026-11-25T00:00:01Z');
+  assert.equal(u.used('x', 25), 0, 'new period starts at zero');
+  const dir = mkdtempSync(join(tmpdir(), 'braid-cap-'));
+  try {
+    const file = join(dir, 'caps.json');
+    const w = new CapUsage(file);
+    w.add('y', 5);
+    assert.ok(w.save());
+    writeFileSync(file, '{"version":1,"carr'); // half a document, as a torn write would leave
+    const r = new CapUsage(file);
+    assert.match(r.lastError, /corrupt/);
+    assert.equal(r.used('y'), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('latency cut-off: interactive traffic avoids a slow path while a fast one is up; bulk uses both', () => {
+  const clock = new SimClock();
+  const links = [link(clock, 'fast', 10, 10), link(clock, 'slow', 10, 150)];
+  const { a, b } = pair(clock, links, { a: { pathPolicy: { slow: { latencyCutoffMs: 100 } } } });
+  clock.advance(500_000);
+  // Interactive: small packets to port 22 (ssh); a few per 10 ms.
+  for (let ms = 0; ms < 2000; ms++) {
+    if (ms % 10 === 0) a.send(udp(ms, 200, 22));
+    clock.advance(1000);
+  }
+  assert.equal(a.status()[1]!.txDataBytes, 0, 'interactive traffic on the path beyond the cut-off');
+  // Bulk at 16 Mbit/s needs both.
+  offer(clock, a, 2000, 2, 0);
+  assert.ok(a.status()[1]!.txDataBytes > 500_000, 'bulk used the slow path');
+  a.close();
+  b.close();
+});
