@@ -80,7 +80,7 @@ export class LinkSelector {
   /** Called when the selected set changes. */
   onChange: ((ids: readonly number[]) => void) | undefined;
 
-  constructor(specs: readonly LinkSpec[], private readonly policy: SelectionPolicy = {}) {
+  constructor(specs: readonly LinkSpec[], private policy: SelectionPolicy = {}) {
     this.minLinks = Math.max(2, policy.minLinks ?? 2);
     this.maxLinks = Math.max(this.minLinks, policy.maxLinks ?? 4);
     this.targetLoss = policy.targetLoss ?? 1e-3;
@@ -175,6 +175,11 @@ export class LinkSelector {
       if (n >= this.minLinks && k * miss <= this.targetLoss * (1 + 1e-9)) return n;
     }
     return cap;
+  }
+
+  /** Replace the S4-3 preferences (link types, service map) at run time; the next selection uses them. */
+  setPreferences(p: Pick<SelectionPolicy, 'preferredTypes' | 'preferredMaxDelayUs' | 'services'>): void {
+    this.policy = { ...this.policy, preferredTypes: p.preferredTypes, preferredMaxDelayUs: p.preferredMaxDelayUs, services: p.services };
   }
 
   /** Select for a burst of `packets` (the amount of data) and an optional service; remembers both for re-selection. */

@@ -55,6 +55,8 @@ export interface ClassRule {
   proto?: 'tcp' | 'udp' | number;
   ports?: [number, number][];
   dscp?: number[];
+  /** Destination networks (policy: traffic to these prefixes), as network number and mask. */
+  destinations?: { network: number; mask: number }[];
   class: TrafficClass;
 }
 
@@ -75,6 +77,7 @@ function ruleMatches(r: ClassRule, m: PacketMeta): boolean {
     if (p !== m.proto) return false;
   }
   if (r.dscp && !r.dscp.includes(m.dscp)) return false;
+  if (r.destinations && !r.destinations.some((d) => ((m.dst & d.mask) >>> 0) === d.network)) return false;
   if (r.ports && !r.ports.some(([lo, hi]) => (m.dport >= lo && m.dport <= hi) || (m.sport >= lo && m.sport <= hi))) return false;
   return true;
 }

@@ -14,6 +14,7 @@ import { PathState, type PathStateName } from './path-state.js';
 import { SessionTimers } from './timers.js';
 import { ReorderBuffer } from '../receive/reorder.js';
 import type { PathView, Scheduler } from '../schedule/scheduler.js';
+import type { SelectionPolicy } from '../redundant/selection.js';
 import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
 import { FlowTable, type FlowState } from '../schedule/flows.js';
 import { SendQueue, type QueuedPacket } from '../schedule/queue.js';
@@ -93,6 +94,19 @@ export interface SessionOptions {
   capUsage?: CapUsage;
 }
 
+/** Scheduling knobs a policy replaces at run time (Session.setSchedulePolicy). */
+export interface SchedulePolicy {
+  scheduler: Scheduler;
+  schedulers: Partial<Record<TrafficClass, Scheduler>>;
+  retransmitScheduler: Scheduler;
+  retransmitF: number;
+  pinBytes: number;
+  classRules: readonly ClassRule[];
+  /** In the order they go first (S2-6). */
+  privilegedUsers: string[];
+  preferences: Pick<SelectionPolicy, 'preferredTypes' | 'preferredMaxDelayUs' | 'services'>;
+}
+
 export interface PathStatus {
   id: number;
   name: string;
@@ -144,8 +158,10 @@ export class Session {
   private dataSeq = 0;
   private readonly flows = new FlowTable();
   private readonly queue: SendQueue;
-  private readonly pinBytes: number;
-  private readonly classRules: readonly ClassRule[];
+  private pinBytes: number;
+  private classRules: readonly ClassRule[];
+  /** S2-8 importance of a cross-path retransmission (policy: schedule.retransmitF). */
+  private retransmitF = RETRANSMIT_F;
   private readonly userOf: (src: number, dst: number, flow: string) => string;
   /** Packets sent as extra copies (S2-8 duplication of important packets). */
   redundantCopies = 0;
@@ -262,6 +278,23 @@ export class Session {
     const policy = validatePathPolicy(byCarrierName);
     this.policy = policy;
     this.refreshPolicy(this.opts.clock.nowUs());
+  }
+
+  /**
+   * Replace the scheduling knobs at run time (issue 8's policy: S2-4/6/7/8/11, S4-3), all at once
+   * between two packets. Flows and queued packets stay; every packet from now on is classified
+   * and scheduled under the new values. The caller builds everything first (policy/apply.ts), so
+   * nothing here can fail half-way.
+   */
+  setSchedulePolicy(p: SchedulePolicy): void {
+    this.opts.scheduler = p.scheduler;
+    this.opts.schedulers = p.schedulers;
+    this.opts.retransmitScheduler = p.retransmitScheduler;
+    this.retransmitF = p.retransmitF;
+    this.pinBytes = p.pinBytes;
+    this.classRules = p.classRules;
+    this.queue.setPrivileged(p.privilegedUsers);
+    this.lowLatency?.selector.setPreferences(p.preferences);
   }
 
   getPathPolicy(): PathPolicy {
@@ -499,7 +532,7 @@ export class Session {
     const unacked = p.state.unackedToResend(pathDied);
     let n = 0;
     for (const u of unacked) {
-      const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit, F: RETRANSMIT_F, flow: undefined, avoid: p.state.id, enqueuedUs: now };
+      const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit, F: this.retransmitF, flow: undefined, avoid: p.state.id, enqueuedUs: now };
       if (this.queue.push('', q, true)) n++;
       else this.drops.add('queue-full');
     }
