@@ -5,13 +5,15 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import {
   ControlError, DropCounters, tunStatsOf, Session, StreamListener, Telemetry, startGatewayAdminApi, TunDevice, UdpListener, UdpPeerPath, configureTun, contextFromHeaders, engineOptions,
-  ipv4Destination, numberToIpv4, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
+  ipv4Destination, numberToIpv4, taggedSessionId, parseHostPort, peekSessionId, realClock, startAdminServer, startControlServer,
   type AdminServer, type CarrierInfo, type Clock, type CloudConfig, type ControlServer, type HelloReply, type HelloRequest, type Logger,
   type Path, type PeerIdentity, type TelemetryView,
 } from '@braid/gateway-core';
 import { readFile } from 'node:fs/promises';
 import { AddressPool } from './address-pool.js';
 import { installEgress, removeEgress } from './egress.js';
+import { startCluster, type Cluster } from './cluster.js';
+import { RelayedPeerPath } from './forward.js';
 
 /** gRPC status codes used here (see @grpc/grpc-js status). */
 const PERMISSION_DENIED = 7;
@@ -45,6 +47,8 @@ export class CloudGateway {
   private stopping = false;
   private telemetry: Telemetry | undefined;
   private adminApi: ControlServer | undefined;
+  /** Several replicas: discovery and forwarding to a session's owner (undefined when alone). */
+  private cluster: Cluster | undefined;
 
   constructor(private readonly cfg: CloudConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {
     this.pool = new AddressPool(cfg.tunnel.addressPool);
@@ -72,6 +76,7 @@ export class CloudGateway {
     const data = parseHostPort(cfg.dataPlane.listen);
     this.listener = await UdpListener.open(data.host, data.port);
     this.listener.onDatagram((d, from) => this.fromNetwork(d, from));
+    this.cluster = await startCluster(cfg, this.listener, this.drops, this.log, (d, edge, relay) => this.fromNetwork(d, edge, undefined, relay));
     await this.openStreamListeners();
     this.control = await startControlServer({
       listen: cfg.control.listen,
@@ -126,7 +131,9 @@ export class CloudGateway {
     const address = this.pool.allocate();
     if (address === undefined) throw new ControlError(RESOURCE_EXHAUSTED, 'tunnel address pool exhausted');
     let id = 0;
-    while (id === 0 || this.sessions.has(id)) id = randomInt(1, 2 ** 32 - 1);
+    const cluster = this.cluster;
+    // With peers, the id names this replica as the owner (k8s/ownership.ts: taggedSessionId).
+    while (id === 0 || this.sessions.has(id)) id = cluster ? taggedSessionId(cluster.tag, randomInt) : randomInt(1, 2 ** 32 - 1);
     const edgeToCloud = randomBytes(32);
     const cloudToEdge = randomBytes(32);
     const dp = this.cfg.dataPlane;
@@ -213,7 +220,8 @@ export class CloudGateway {
     }
   }
 
-  private fromNetwork(d: Buffer, from: { address: string; port: number }, via?: Path): void {
+  /** `relay`: the replica that forwarded the datagram (the edge's path reaches the cluster there). */
+  private fromNetwork(d: Buffer, from: { address: string; port: number }, via?: Path, relay?: string): void {
     const peek = peekSessionId(d);
     if (!peek.ok) {
       this.drops.add(peek.reason);
@@ -221,18 +229,30 @@ export class CloudGateway {
     }
     const cs = this.sessions.get(peek.sessionId);
     if (!cs) {
+      // Another replica's session: hand it to its owner (only what arrived from an edge directly).
+      if (relay === undefined && !via && this.cluster?.forwarder.toOwner(peek.sessionId, d, from)) return;
       this.drops.add('unknown-session');
       return;
     }
-    cs.session.receive(d, (pathId, current) => this.learnPath(cs, pathId, current, from, via));
+    cs.session.receive(d, (pathId, current) => this.learnPath(cs, pathId, current, from, via, relay));
   }
 
   /** Called only for authenticated, fresh packets: attach the path, or follow it to a new address. */
-  private learnPath(cs: CloudSession, pathId: number, current: Path | undefined, from: { address: string; port: number }, via?: Path): Path | undefined {
+  private learnPath(cs: CloudSession, pathId: number, current: Path | undefined, from: { address: string; port: number }, via?: Path, relay?: string): Path | undefined {
     if (via) {
       // Arrived on a stream connection: answer on that connection.
       if (current !== via) this.log.info({ edge: cs.edgeId, path: pathId, transport: via.description }, 'path learned');
       return via;
+    }
+    if (relay !== undefined && this.cluster) {
+      // Reached another replica first: answer back through it.
+      if (current instanceof RelayedPeerPath) {
+        if (current.moveTo(relay, from)) this.log.info({ edge: cs.edgeId, path: pathId, to: current.description }, 'path moved');
+        return current;
+      }
+      const p = this.cluster.forwarder.pathVia(relay, from);
+      this.log.info({ edge: cs.edgeId, path: pathId, address: p.description }, 'path learned');
+      return p;
     }
     if (current instanceof UdpPeerPath) {
       const was = `${current.address}:${current.port}`;
@@ -277,6 +297,10 @@ export class CloudGateway {
       paths,
       tunnel: tunStatsOf(this.tun),
       drops: this.drops.toJSON(),
+      cluster: this.cluster ? {
+        self: this.cluster.selfAddress, discovery: this.cluster.discovery.kind, replicas: this.cluster.discovery.replicas().map((r) => r.address),
+        forwarded: this.cluster.forwarder.forwarded, relayed: this.cluster.forwarder.relayed,
+      } : null,
     };
   }
 
@@ -304,6 +328,7 @@ export class CloudGateway {
     await this.telemetry?.flush();
     await this.control?.close();
     for (const cs of [...this.sessions.values()]) this.endSession(cs, 'cloud stopping');
+    this.cluster?.stop();
     this.listener?.close();
     for (const l of this.streamListeners) l.close();
     await removeEgress().catch(() => undefined);

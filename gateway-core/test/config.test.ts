@@ -288,6 +288,7 @@ describe('cloud config', () => {
       tunnel: { device: 'braid0', mtu: 1400, addressPool: '100.64.0.0/16' },
       egress: { nat: true },
       maxSessions: 1024,
+      cluster: { forwardPort: 7002, replicas: [] },
       admin: { listen: '127.0.0.1:9465', grpcListen: '', operatorOu: 'operator' },
       telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
       log: { level: 'info', pretty: false },

@@ -28,8 +28,17 @@ export interface EdgeStatus {
   drops: Record<string, number>;
 }
 
-/** No path up for this long (and at least three keepalives): say Hello again. */
-const REHELLO_AFTER_MS = 5000;
+/**
+ * No path up for this long: say Hello again. A path is only declared down after pathDeadMs with
+ * traffic or three unanswered keepalives when idle, so "all down" is already a confirmed loss;
+ * waiting 1 s more rides out a blip shared by all carriers, and keeps a lost cloud replica's
+ * re-homing (down 0.3 s + 1 s + the watchdog's 0.25 s tick + one Hello) within the 3 s budget
+ * of docs/kubernetes.md. A needless Hello costs one new session, not an outage.
+ */
+const REHELLO_AFTER_MS = 1000;
+/** A session none of whose paths has come up yet gets longer: S0 racing may still be trying TCP and TLS. */
+const NEW_SESSION_GRACE_MS = 5000;
+const WATCHDOG_TICK_MS = 250;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -50,6 +59,7 @@ export class EdgeGateway {
   private adminApi: ControlServer | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private allDownSince: number | undefined;
+  private sessionWasUp = false;
   private rehelloing = false;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
@@ -99,7 +109,7 @@ export class EdgeGateway {
     this.plan = planFrom(cfg, this.tun.name);
     await installInterception(this.plan, this.log);
     this.started = true;
-    this.watchdog = setInterval(() => this.checkSession(), 1000);
+    this.watchdog = setInterval(() => this.checkSession(), WATCHDOG_TICK_MS);
     this.watchdog.unref();
     this.telemetry?.event({
       kind: 'session.established', sessionId: r.sessionId,
@@ -118,6 +128,7 @@ export class EdgeGateway {
     const control = parseHostPort(cfg.control.cloud);
     const dataHost = r.dataEndpoint.host || control.host;
     this.allDownSince = undefined;
+    this.sessionWasUp = false;
     this.session = new Session({
       sessionId: r.sessionId,
       sendKey: r.edgeToCloudKey,
@@ -153,10 +164,11 @@ export class EdgeGateway {
     const now = Date.now();
     if (anyUp) {
       this.allDownSince = undefined;
+      this.sessionWasUp = true;
       return;
     }
     this.allDownSince ??= now;
-    const after = Math.max(REHELLO_AFTER_MS, 3 * (this.reply?.keepaliveMs || this.cfg.dataPlane.keepaliveMs));
+    const after = this.sessionWasUp ? REHELLO_AFTER_MS : Math.max(NEW_SESSION_GRACE_MS, 3 * (this.reply?.keepaliveMs || this.cfg.dataPlane.keepaliveMs));
     if (now - this.allDownSince < after) return;
     this.rehelloing = true;
     void this.rehello().finally(() => { this.rehelloing = false; });

@@ -201,10 +201,21 @@ export const cloudConfigSchema = section({
     interface: ifname().optional(),
   }).prefault({}),
   maxSessions: intIn(1, 65535).default(1024),
+  // Several replicas behind one load balancer (docs/kubernetes.md, "Session ownership").
+  cluster: section({
+    address: stringWhere('an IPv4 address', isIpv4).optional(),
+    forwardPort: intIn(1, 65535).default(7002),
+    replicas: listOf(stringWhere('an IPv4 address', isIpv4), 'a list of IPv4 addresses').default([]),
+    dnsName: host().optional(),
+  }).prefault({}),
   admin: adminSchema('127.0.0.1:9465'),
   telemetry: telemetrySchema,
   log: logSchema,
 });
+
+function isIpv4(s: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) && s.split('.').every((n) => Number(n) <= 255);
+}
 
 export type EdgeConfig = z.output<typeof edgeConfigSchema>;
 export type CloudConfig = z.output<typeof cloudConfigSchema>;

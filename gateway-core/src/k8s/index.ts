@@ -10,5 +10,8 @@ export {
   type NodeSource, type AnnotatedCarriers, type NodeCarrierResult, CARRIER_ANNOTATION_PREFIX, carriersFromNodeAnnotations,
   readNodeCarriers, apiErrorReason,
 } from './node-carriers.js';
-export { type DataEndpoint, pinnedDataEndpoint, rendezvousOwner } from './ownership.js';
+export {
+  type DataEndpoint, pinnedDataEndpoint, rendezvousOwner, OWNER_TAG_BITS, ownerTag, taggedSessionId, sessionOwnerTag, sessionOwners,
+} from './ownership.js';
+export { type NodeCarrierOptions, withNodeCarriers } from './edge-carriers.js';
 export { inCluster, podNamespace, inClusterKubeConfig, clientNodeEndpointSliceSource, clientNodeNodeSource } from './api.js';

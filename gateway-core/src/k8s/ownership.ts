@@ -44,3 +44,43 @@ export function rendezvousOwner(key: string | number | bigint, replicas: readonl
   }
   return best;
 }
+
+// ---- owner-tagged session ids (what the cloud gateway uses; docs/kubernetes.md) ---------------
+//
+// The replica that answers a Hello becomes the session's owner and writes a hash of its own
+// address into the top OWNER_TAG_BITS of the session id it hands out. Every data-plane packet
+// carries the session id in clear, so any replica that receives a packet of a session it does
+// not hold knows, from the id and the replica list alone, where to forward it. The owner is
+// fixed for the session's life: replicas joining or leaving never move a live session (plain
+// consistent hashing over the replica list would move 1/N of them on every scale-up).
+
+export const OWNER_TAG_BITS = 12;
+const ID_BITS = 32 - OWNER_TAG_BITS;
+
+/** The tag of a replica, from the address every discovery source agrees on (pod IP). */
+export function ownerTag(address: string): number {
+  return createHash('sha256').update(address).digest().readUInt16BE(0) >>> (16 - OWNER_TAG_BITS);
+}
+
+/** A session id carrying `tag`; `random` supplies the low bits. Never 0. */
+export function taggedSessionId(tag: number, random: (maxExclusive: number) => number): number {
+  for (;;) {
+    const id = ((tag << ID_BITS) | random(1 << ID_BITS)) >>> 0;
+    if (id !== 0) return id;
+  }
+}
+
+/** The tag written in a session id. */
+export function sessionOwnerTag(sessionId: number): number {
+  return sessionId >>> ID_BITS;
+}
+
+/**
+ * The replicas that may own a session: those whose tag matches (usually one; two replicas
+ * whose addresses collide on the tag both get the packet, and the one without the session
+ * drops it). Ready or not: a terminating replica still holds its sessions.
+ */
+export function sessionOwners(sessionId: number, replicas: readonly CloudReplica[], selfAddress?: string): CloudReplica[] {
+  const tag = sessionOwnerTag(sessionId);
+  return replicas.filter((r) => r.address !== selfAddress && ownerTag(r.address) === tag);
+}

@@ -3,6 +3,9 @@
 // dashboard and the admin gRPC API read it; each event also becomes a short span (telemetry.ts).
 
 export type EventKind =
+  /** The edge applied, or rejected with the reason, a policy version from the cloud (issue 8). */
+  | 'policy.applied'
+  | 'policy.rejected'
   | 'session.established'
   | 'session.ended'
   | 'path.up'

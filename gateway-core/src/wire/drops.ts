@@ -22,6 +22,8 @@ export const DROP_REASONS = [
   'queue-timeout', // waited in the sender queue longer than its bound
   'no-session', // outgoing packet for an address with no session
   'not-ip', // packet from TUN that is not IPv4
+  'forward-malformed', // replica-to-replica frame that does not parse (gateway-cloud/src/forward.ts)
+  'forward-not-replica', // replica-to-replica frame from an address that is not a known replica
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
