@@ -19,6 +19,7 @@ export * from './session/cap-usage.js';
 export * from './schedule/utility.js';
 export * from './schedule/classify.js';
 export * from './control/index.js';
+export * from './policy/index.js';
 export * from './netcfg/run.js';
 export * from './admin/http.js';
 export * from './cli/main.js';
