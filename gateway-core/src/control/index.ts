@@ -12,3 +12,5 @@ export * from './admin-api.js';
 export * from './admin-proto.js';
 export * from './admin-server.js';
 export * from './admin-client.js';
+export * from './policy-proto.js';
+export * from './policy-service.js';

@@ -3,3 +3,5 @@
 export * from './model.js';
 export * from './merge.js';
 export * from './store.js';
+export * from './apply.js';
+export * from './client.js';

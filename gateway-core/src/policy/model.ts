@@ -7,13 +7,12 @@ import { z } from 'zod';
 import { formatPath } from '../config/errors.js';
 import { expecting, intIn, ipv4Cidr, listOf, numIn, oneOf, stringWhere } from '../config/fields.js';
 import { schedulerNames } from '../schedule/scheduler.js';
+import { CARRIER_TIERS } from '../session/path-policy.js';
 // The algorithms a policy may name must be registered before the first validation.
 import '../schedule/rate-weighted.js';
 import '../schedule/utility.js';
 
 export const TRAFFIC_CLASSES = ['bulk', 'interactive', 'realtime'] as const;
-export const CARRIER_TIERS = ['primary', 'secondary', 'backup', 'never'] as const;
-export type CarrierTier = (typeof CARRIER_TIERS)[number];
 
 /** Upper bounds: a policy is small; anything larger is a mistake or an attack. */
 export const POLICY_LIMITS = { users: 1024, rules: 256, carriers: 64, services: 64, linkTypes: 16, jsonBytes: 256 * 1024 } as const;
@@ -64,8 +63,6 @@ const classRuleSchema = strict({
 
 const carrierSchema = strict({
   tier: oneOf(CARRIER_TIERS).default('primary'),
-  /** Link type for the S4 preferences (lte, nr, wlan5, sat...). Default: from the edge's carrier config. */
-  linkType: name('a link type').optional(),
   /**
    * Data cap: wire bytes sent plus received on the carrier per billing period. Periods are
    * calendar months starting on `billingDay` (UTC), as carriers bill; the engine counts them in
@@ -138,8 +135,8 @@ export const policySchema = strict({
 export type Policy = z.output<typeof policySchema>;
 /** A policy as written (defaults not yet filled in). */
 export type PolicyInput = z.input<typeof policySchema>;
-export type CarrierPolicy = Policy['carriers'][string];
-export type ClassRulePolicy = Policy['classes']['rules'][number];
+export type PolicyCarrier = Policy['carriers'][string];
+export type PolicyClassRule = Policy['classes']['rules'][number];
 
 /** Partial policy from cloud-side intelligence or a per-edge override; merged over the global policy (merge.ts). */
 export type PolicyOverlay = DeepPartial<PolicyInput>;
