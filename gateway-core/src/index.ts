@@ -33,3 +33,4 @@ export * from './path/mtu.js';
 export * from './k8s/index.js';
 export * from './congestion/index.js';
 export * as redundant from './redundant/index.js';
+export * from './context/index.js';

@@ -103,6 +103,10 @@ describe('edge config', () => {
           tlsPort: 443,
         },
       },
+      context: {
+        sources: [], staleMs: 15000, highSpeedKmh: 160, gpsd: '127.0.0.1:2947',
+        modemManager: { pollMs: 5000, command: 'mmcli' }, emulator: { pollMs: 1000 },
+      },
       admin: { listen: '127.0.0.1:9464', grpcListen: '', operatorOu: 'operator' },
       telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
       log: { level: 'info', pretty: false },

@@ -8,6 +8,7 @@ import {
 } from './fields.js';
 import { parseHostPort } from './net.js';
 import { checkAnomalyAfterKeepalive, racingSchema, streamListen } from '../racing/config.js';
+import { contextSchema } from '../context/config.js';
 import { pathPolicySchema } from '../session/path-policy.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -168,6 +169,8 @@ export const edgeConfigSchema = section({
     pathPolicy: pathPolicySchema.default({}),
     capStateFile: z.string({ error: expecting('a path to the data-cap state file, or "" to count in memory') }).refine((s) => !s.includes('\0')).default(''),
   }).superRefine(checkAnomalyAfterKeepalive).prefault({}),
+  /** S2-5 context sources (radio KPIs, position, speed): gateway-core/src/context/, docs/context.md. */
+  context: contextSchema,
   admin: adminSchema('127.0.0.1:9464'),
   telemetry: telemetrySchema,
   log: logSchema,
