@@ -158,6 +158,8 @@ async function runSystem(
       cpuPct: groups.length ? round(sum(groups.map((g) => g.cpuPct)), 1) : null,
       rssMb: groups.length ? round(sum(groups.map((g) => g.rssMiB)), 1) : null,
     };
+    if (outcome.tcpRetransmits !== null) details.notes.push(`end-to-end TCP retransmissions (iperf3 sender): ${outcome.tcpRetransmits} segments`);
+    details.notes.push(...await sys.engineNotes().catch((err: unknown) => [`engine counters not read: ${(err as Error).message}`]));
     const steps = stepResponses(s, dirs, outcome.bins, BIN_MS);
     if (steps.length) {
       details.stepResponse = steps;

@@ -27,6 +27,8 @@ export interface SystemSetup {
   notes: string[];
   /** Reorder-buffer delay percentiles, when the system has one and exports it. */
   reorderDelayMs(): Promise<{ p50: number; p99: number } | null>;
+  /** What the gateways counted (Braid: per-path packets, retransmissions, redundant copies), as notes for the result. */
+  engineNotes(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -43,6 +45,30 @@ async function routeVia(topo: Topology, dest: string, k: number): Promise<void> 
 }
 
 const noReorder = (): Promise<null> => Promise.resolve(null);
+const noNotes = (): Promise<string[]> => Promise.resolve([]);
+
+interface EngineStatus {
+  sessions?: { engine?: { retransmitted?: number; redundantCopies?: unknown; lowLatency?: unknown } }[];
+  paths?: { name?: string; sentPackets?: number; retransmitted?: number; [k: string]: unknown }[];
+}
+
+/**
+ * The sending gateways' own counters at the end of the run, so that the overhead figure can be
+ * explained (cross-path retransmissions, S2 duplicates, S4 copies) without a second run.
+ */
+async function gatewayEngineNotes(gw: Gateways): Promise<string[]> {
+  const out: string[] = [];
+  const cloud = (await gw.cloudStatus()) as unknown as EngineStatus;
+  for (const s of cloud.sessions ?? []) {
+    if (s.engine) out.push(`cloud engine counters: ${JSON.stringify(s.engine)}`);
+  }
+  const edge = (await gw.edgeStatus()) as unknown as { engine?: unknown; reorder?: Record<string, unknown> };
+  if (edge.engine) out.push(`edge engine counters: ${JSON.stringify(edge.engine)}`);
+  if (edge.reorder) out.push(`edge reorder counters: ${JSON.stringify({ ...edge.reorder, delayCounts: undefined })}`);
+  const paths = (cloud.paths ?? []).map((p) => JSON.stringify(p));
+  if (paths.length) out.push(`cloud paths at the end: ${paths.join(' ')}`);
+  return out;
+}
 
 /**
  * Reorder delay from the gateways' own histograms (both receiving sides: the edge for
@@ -103,13 +129,14 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
           : `client ${a.client} -> edge gateway (paths over all ${topo.carriers.length} carriers) -> cloud gateway ${a.cloudPublic} -> server ${a.server}`,
         notes: [],
         reorderDelayMs: () => gatewayReorderDelay(gw),
+        engineNotes: () => gatewayEngineNotes(gw),
         stop: () => gw.stop(),
       };
     }
     case 'best-single': {
       await routeVia(topo, a.server, best);
       return {
-        endpoints: plain, groups: {}, notes: [], reorderDelayMs: noReorder, stop: () => Promise.resolve(),
+        endpoints: plain, groups: {}, notes: [], reorderDelayMs: noReorder, engineNotes: noNotes, stop: () => Promise.resolve(),
         path: `client ${a.client} -> edge (plain routing, NAT) over ${bestName} only -> cloud (IP forwarding) -> server ${a.server}; no tunnel`,
       };
     }
@@ -124,6 +151,7 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
         path: `client ${a.client} -> edge (OpenVPN client, UDP, AES-256-GCM, userspace) over ${bestName} -> cloud (OpenVPN server ${a.cloudPublic}:1194) -> server ${a.server}`,
         notes: [vpn.version],
         reorderDelayMs: noReorder,
+        engineNotes: noNotes,
         stop: () => vpn.stop(),
       };
     }
@@ -147,6 +175,7 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
         path: `kernel MPTCP (mptcpize) from the edge ns (initial subflow on wan0, one more subflow endpoint per other carrier, source-routed) to the cloud ns ${a.cloudPublic}; no client/server ns`,
         notes: [],
         reorderDelayMs: noReorder,
+        engineNotes: noNotes,
         stop: () => Promise.resolve(),
       };
     }

@@ -32,6 +32,8 @@ export interface TrafficOutcome {
   errors: string[];
   /** Commands as run, for the record. */
   commands: string[];
+  /** TCP segments the iperf3 senders retransmitted (end-to-end TCP, inside any tunnel); null without tcp. */
+  tcpRetransmits: number | null;
 }
 
 const RR_SCRIPT = fileURLToPath(new URL('./rr.ts', import.meta.url));
@@ -49,10 +51,20 @@ async function waitListening(topo: Topology, ns: string, port: number, proc: Man
 }
 
 interface IperfInterval { sum: { bytes: number; sender?: boolean } }
+interface IperfEnd {
+  sum_sent?: { retransmits?: number };
+}
+
 interface IperfReport {
   error?: string;
   intervals?: IperfInterval[];
-  server_output_json?: { intervals?: IperfInterval[] };
+  end?: IperfEnd;
+  server_output_json?: { intervals?: IperfInterval[]; end?: IperfEnd };
+}
+
+/** Retransmissions counted by the sending side: the server's report for -R, else the client's own. */
+export function senderRetransmits(report: IperfReport, reverse: boolean): number | undefined {
+  return (reverse ? report.server_output_json?.end : report.end)?.sum_sent?.retransmits;
 }
 
 /** The receiver's 100 ms byte series: the client's own intervals for -R, else the server's. */
@@ -75,7 +87,9 @@ export async function runTraffic(
   topo: Topology, ep: Endpoints, items: readonly TrafficItem[], durationS: number, basePort: number,
   startEpochMs: number, onStart: () => Promise<void>,
 ): Promise<TrafficOutcome> {
-  const out: TrafficOutcome = { payloadBytes: { up: 0, down: 0 }, bins: [], latencyMs: null, lostMessages: null, errors: [], commands: [] };
+  const out: TrafficOutcome = {
+    payloadBytes: { up: 0, down: 0 }, bins: [], latencyMs: null, lostMessages: null, errors: [], commands: [], tcpRetransmits: null,
+  };
   const servers: ManagedProcess[] = [];
   const series: number[][] = [];
   try {
@@ -144,6 +158,8 @@ export async function runTraffic(
       if (bins.length === 0) throw new Error('iperf3 gave no receiver intervals');
       series.push(bins);
       out.payloadBytes[item.direction] += bins.reduce((s, x) => s + x, 0);
+      const rtx = item.kind === 'tcp' ? senderRetransmits(rep, item.direction === 'down') : undefined;
+      if (rtx !== undefined) out.tcpRetransmits = (out.tcpRetransmits ?? 0) + rtx;
     });
     await started;
     const settled = await Promise.allSettled(runs);

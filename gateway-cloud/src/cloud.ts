@@ -292,7 +292,7 @@ export class CloudGateway {
       ready: this.started,
       sessions: [...this.sessions.values()].map((cs) => ({
         id: cs.session.id, edge: cs.edgeId, tunnelAddress: numberToIpv4(cs.address), from: cs.peer.address,
-        reorder: cs.session.reorderStats(),
+        reorder: cs.session.reorderStats(), engine: cs.session.engineStats(),
       })),
       paths,
       tunnel: tunStatsOf(this.tun),
