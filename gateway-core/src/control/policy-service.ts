@@ -91,7 +91,10 @@ export function createPolicyService(opts: PolicyServiceOptions): PolicyServiceHa
     let lastSent: { version: number; sha256: string } | undefined;
     let ended = false;
     let sawFirst = false;
-    let heartbeat: NodeJS.Timeout | undefined;
+    const heartbeat = setInterval(() => {
+      if (!ended) call.write({ heartbeat: { version: lastSent?.version ?? 0 }, heartbeatIntervalMs: heartbeatMs } satisfies PolicyUpdateMsg);
+    }, heartbeatMs);
+    heartbeat.unref();
 
     const end = (code?: grpc.status, details?: string): void => {
       if (ended) return;
@@ -162,10 +165,6 @@ export function createPolicyService(opts: PolicyServiceOptions): PolicyServiceHa
     call.on('cancelled', () => end());
     call.on('error', () => end());
 
-    heartbeat = setInterval(() => {
-      if (!ended) call.write({ heartbeat: { version: lastSent?.version ?? 0 }, heartbeatIntervalMs: heartbeatMs } satisfies PolicyUpdateMsg);
-    }, heartbeatMs);
-    heartbeat.unref();
     send();
   };
 

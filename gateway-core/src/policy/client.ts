@@ -7,7 +7,7 @@
 // is made (over whichever carrier is alive, see control/carrier-relay.ts).
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { ControlError, statusName } from '../control/errors.js';
+import { statusName } from '../control/errors.js';
 import { parseHostPort } from '../control/listen-address.js';
 import { readTlsFiles, type TlsMaterial } from '../control/peer-cert.js';
 import { watchPolicyMethod, type PolicyAckMsg, type PolicyDocumentMsg, type PolicyUpdateMsg } from '../control/policy-proto.js';
@@ -170,9 +170,10 @@ export class PolicyClient {
         this.attempt = 0;
         this.log.info({ target }, 'policy stream up');
       }
-      this.armWatchdog(call);
       const u = raw as PolicyUpdateMsg;
-      if (u.heartbeatIntervalMs > 0) this.heartbeatMs = u.heartbeatIntervalMs;
+      // The cloud's heartbeat interval, bounded: a bogus 0 or a day must not disable the watchdog.
+      if (u.heartbeatIntervalMs > 0) this.heartbeatMs = Math.min(60_000, Math.max(50, u.heartbeatIntervalMs));
+      this.armWatchdog(call);
       if (u.policy) {
         const doc = u.policy;
         this.chain = this.chain.then(() => this.handle(call, doc)).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'policy handling failed'));
