@@ -10,6 +10,8 @@ import {
   type Path, type PeerIdentity, type TelemetryView,
 } from '@braid/gateway-core';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { FileStateStore, Fleet, MemoryStateStore, RecordingSink, telemetryService, type TelemetryServiceHandle } from '@braid/gateway-core';
 import { AddressPool } from './address-pool.js';
 import { installEgress, removeEgress } from './egress.js';
 import { startCluster, type Cluster } from './cluster.js';
@@ -47,6 +49,11 @@ export class CloudGateway {
   private stopping = false;
   private telemetry: Telemetry | undefined;
   private adminApi: ControlServer | undefined;
+  /** Telemetry from the edges and what the cloud derives from it (gateway-core/src/fleet, docs/telemetry.md). */
+  private fleet: Fleet | undefined;
+  private telemetrySvc: TelemetryServiceHandle | undefined;
+  /** Derived overlays until a policy store takes them (the policy control plane is not wired in yet). */
+  readonly fleetOverlays = new RecordingSink();
   /** Several replicas: discovery and forwarding to a session's owner (undefined when alone). */
   private cluster: Cluster | undefined;
 
@@ -78,7 +85,15 @@ export class CloudGateway {
     this.listener.onDatagram((d, from) => this.fromNetwork(d, from));
     this.cluster = await startCluster(cfg, this.listener, this.drops, this.log, (d, edge, relay) => this.fromNetwork(d, edge, undefined, relay));
     await this.openStreamListeners();
+    const fl = cfg.fleet;
+    this.fleet = new Fleet({
+      store: fl.stateFile ? new FileStateStore(resolve(fl.stateFile)) : new MemoryStateStore(), sink: this.fleetOverlays,
+      samplesPerCarrier: fl.historySamples, logger: this.log,
+    });
+    await this.fleet.start();
+    this.telemetrySvc = telemetryService({ fleet: this.fleet, maxStreams: fl.maxReportingEdges, logger: this.log });
     this.control = await startControlServer({
+      services: [this.telemetrySvc.service],
       listen: cfg.control.listen,
       tls: cfg.control.tls,
       logger: this.log,
@@ -327,6 +342,7 @@ export class CloudGateway {
     // The last metric export should still show the sessions that are about to end.
     await this.telemetry?.flush();
     await this.control?.close();
+    await this.fleet?.close();
     for (const cs of [...this.sessions.values()]) this.endSession(cs, 'cloud stopping');
     this.cluster?.stop();
     this.listener?.close();

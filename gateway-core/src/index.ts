@@ -27,6 +27,8 @@ export * from './sim/link.js';
 export * from './path/framing.js';
 export * from './path/stream.js';
 export * from './telemetry/index.js';
+export * from './uplink/index.js';
+export * from './fleet/index.js';
 export * from './racing/weights.js';
 export * from './racing/racer.js';
 export * from './path/mtu.js';

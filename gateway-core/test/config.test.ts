@@ -109,6 +109,7 @@ describe('edge config', () => {
       },
       admin: { listen: '127.0.0.1:9464', grpcListen: '', operatorOu: 'operator' },
       telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
+      uplink: { enabled: true, maxReportsPerSecond: 10, stableIntervalMs: 5000, queueReports: 600 },
       log: { level: 'info', pretty: false },
     });
   });
@@ -295,6 +296,7 @@ describe('cloud config', () => {
       cluster: { forwardPort: 7002, replicas: [] },
       admin: { listen: '127.0.0.1:9465', grpcListen: '', operatorOu: 'operator' },
       telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
+      fleet: { historySamples: 120, maxReportingEdges: 4096 },
       log: { level: 'info', pretty: false },
     });
   });

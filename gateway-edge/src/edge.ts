@@ -9,6 +9,7 @@ import {
   type RacerStatus, type TelemetryView, type TraceContext,
 } from '@braid/gateway-core';
 import { readFile } from 'node:fs/promises';
+import { startEdgeUplink, type EdgeUplink } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
 import { CapUsage } from '@braid/gateway-core';
@@ -61,6 +62,8 @@ export class EdgeGateway {
   private allDownSince: number | undefined;
   private sessionWasUp = false;
   private rehelloing = false;
+  /** Telemetry reports to the cloud (gateway-core/src/uplink, docs/telemetry.md). */
+  private uplink: EdgeUplink | undefined;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
 
@@ -69,6 +72,7 @@ export class EdgeGateway {
     const view = this.telemetryView();
     this.telemetry = Telemetry.start({ role: 'edge', id: cfg.id, version: VERSION, settings: cfg.telemetry, view, logger: this.log });
     const tm = this.telemetry;
+    this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind) });
     this.adminApi = await startGatewayAdminApi(cfg.admin, undefined, { role: 'edge', id: cfg.id, version: VERSION, ready: () => this.isReady() }, view, tm.events, this.log);
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
@@ -324,7 +328,7 @@ export class EdgeGateway {
         id: this.session.id, peer: this.cfg.control.cloud, paths: this.session.status(), carriers, reorder: this.session.reorderStats(),
         retransmitted: this.session.retransmitted, redundantCopies: this.session.redundantCopyCounts(),
       }] : []),
-      drops: () => this.drops.toJSON(),
+      drops: () => ({ ...this.drops.toJSON(), ...this.uplink?.drops() }),
       tunnel: () => tunStatsOf(this.tun),
       races: () => this.racers.flatMap((r) => (r ? [{ ...r.status(), sessionId: this.session?.id }] : [])),
     };
@@ -341,6 +345,7 @@ export class EdgeGateway {
     this.tun?.close();
     await this.admin?.close();
     await this.adminApi?.close();
+    this.uplink?.stop();
     await this.telemetry?.shutdown();
     this.log.info('edge stopped');
   }

@@ -105,6 +105,21 @@ const logSchema = section({
   pretty: bool().default(false),
 }).prefault({});
 
+/** Edge -> cloud telemetry reports (gateway-core/src/uplink, docs/telemetry.md). */
+const uplinkSchema = section({
+  enabled: bool().default(true),
+  maxReportsPerSecond: intIn(1, 10).default(10),
+  stableIntervalMs: intIn(500, 600000).default(5000),
+  queueReports: intIn(10, 100000).default(600),
+}).prefault({});
+
+/** The cloud's fleet history and derived overlays (gateway-core/src/fleet, docs/telemetry.md). */
+const fleetSchema = section({
+  stateFile: filePath('a path to the JSON file where the cloud keeps its fleet state').optional(),
+  historySamples: intIn(10, 10000).default(120),
+  maxReportingEdges: intIn(1, 100000).default(4096),
+}).prefault({});
+
 // ---- edge -----------------------------------------------------------------------------------
 
 const carrierSchema = section({
@@ -173,6 +188,7 @@ export const edgeConfigSchema = section({
   context: contextSchema,
   admin: adminSchema('127.0.0.1:9464'),
   telemetry: telemetrySchema,
+  uplink: uplinkSchema,
   log: logSchema,
 });
 
@@ -213,6 +229,7 @@ export const cloudConfigSchema = section({
   }).prefault({}),
   admin: adminSchema('127.0.0.1:9465'),
   telemetry: telemetrySchema,
+  fleet: fleetSchema,
   log: logSchema,
 });
 

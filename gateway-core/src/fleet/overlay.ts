@@ -3,10 +3,10 @@
 // PolicyStore of src/policy has this setOverlay signature; until the cloud wires one in, any sink
 // with it (a recorder in tests and the bench) receives them.
 
-export type CarrierTier = 'primary' | 'secondary' | 'backup' | 'never';
+export type FleetCarrierTier = 'primary' | 'secondary' | 'backup' | 'never';
 
 export interface FleetOverlay {
-  carriers?: Record<string, { tier?: CarrierTier }>;
+  carriers?: Record<string, { tier?: FleetCarrierTier }>;
   schedule?: { beta?: number; retransmitF?: number };
 }
 

@@ -10,3 +10,4 @@ export {
 } from './reporter.js';
 export { grpcUplink, type GrpcUplinkOptions } from './grpc-stream.js';
 export { buildSample, type SampleInput } from './sample.js';
+export { startEdgeUplink, UPLINK_DROP_REASON, type EdgeUplink, type EdgeUplinkOptions } from './edge-uplink.js';
