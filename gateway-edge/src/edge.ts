@@ -13,6 +13,7 @@ import { startEdgeUplink, type EdgeUplink } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
 import { CapUsage } from '@braid/gateway-core';
+import { contextFromConfig, HighSpeedWatch, type CompositeSource, type ContextSnapshot } from '@braid/gateway-core';
 
 export interface EdgeStatus {
   role: 'edge';
@@ -27,6 +28,8 @@ export interface EdgeStatus {
   tunnel: { rxPackets: number; txPackets: number; rxBytes: number; txBytes: number };
   reorder: ReturnType<Session['reorderStats']> | null;
   drops: Record<string, number>;
+  /** S2-5: radio KPIs per carrier and the vehicle's motion, from context.sources; S2-12 mode. */
+  context: ContextSnapshot & { highSpeed: boolean };
 }
 
 /**
@@ -62,6 +65,10 @@ export class EdgeGateway {
   private allDownSince: number | undefined;
   private sessionWasUp = false;
   private rehelloing = false;
+  /** S2-5 context sources and the S2-12 high-speed switch on them (context.*). */
+  private contextSource: CompositeSource | undefined;
+  private highSpeed: HighSpeedWatch | undefined;
+  private contextTimer: ReturnType<typeof setInterval> | undefined;
   /** Telemetry reports to the cloud (gateway-core/src/uplink, docs/telemetry.md). */
   private uplink: EdgeUplink | undefined;
 
@@ -69,6 +76,7 @@ export class EdgeGateway {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
+    this.startContext();
     const view = this.telemetryView();
     this.telemetry = Telemetry.start({ role: 'edge', id: cfg.id, version: VERSION, settings: cfg.telemetry, view, logger: this.log });
     const tm = this.telemetry;
@@ -153,6 +161,7 @@ export class EdgeGateway {
       pathPolicy: cfg.dataPlane.pathPolicy,
       capUsage: (this.capUsage ??= new CapUsage(cfg.dataPlane.capStateFile || undefined)),
     });
+    this.applyHighSpeed();
     await Promise.all(cfg.carriers.map((c, i) => this.openPath(i, c.interface, dataHost, r.dataEndpoint.port)));
   }
 
@@ -293,6 +302,39 @@ export class EdgeGateway {
     }
   }
 
+  /**
+   * S2-5: the sources of context.sources, merged. Never blocks or fails the start: a source that
+   * cannot read (no mmcli, gpsd down) says so once in the log and the edge runs without it.
+   */
+  private startContext(): void {
+    const c = this.cfg.context;
+    const src = contextFromConfig(c, this.cfg.carriers, this.log);
+    this.contextSource = src;
+    this.highSpeed = new HighSpeedWatch(() => src.snapshot(), c.highSpeedKmh, (on, speedKmh) => {
+      this.log.info({ speedKmh, thresholdKmh: c.highSpeedKmh }, on ? 'high-speed mode on (S2-12)' : 'high-speed mode off (S2-12)');
+      this.applyHighSpeed();
+    });
+    src.onChange(() => this.highSpeed?.check());
+    // Also on a timer: a speed that goes stale (gpsd gone) must switch the mode off.
+    this.contextTimer = setInterval(() => this.highSpeed?.check(), 1000);
+    this.contextTimer.unref();
+    void src.start();
+  }
+
+  /** The latest context (S2-5): for the telemetry reporter and the status. */
+  context(): ContextSnapshot {
+    return this.contextSource?.snapshot() ?? { radio: [] };
+  }
+
+  /**
+   * S2-12: the session follows the high-speed state. Session.setHighSpeedMode belongs to the
+   * engine's S2-12 work; until a Session has it, the state is logged and shown in the status only.
+   */
+  private applyHighSpeed(): void {
+    const s = this.session as (Session & { setHighSpeedMode?: (on: boolean) => void }) | undefined;
+    s?.setHighSpeedMode?.(this.highSpeed?.on ?? false);
+  }
+
   private toTun(ip: Buffer): void {
     if (this.tun && !this.tun.write(ip)) this.drops.add('tun-full');
   }
@@ -316,6 +358,7 @@ export class EdgeGateway {
       tunnel: tunStatsOf(this.tun),
       reorder: this.session?.reorderStats() ?? null,
       drops: this.drops.toJSON(),
+      context: { ...this.context(), highSpeed: this.highSpeed?.on ?? false },
     };
   }
 
@@ -338,6 +381,8 @@ export class EdgeGateway {
     if (this.stopping) return;
     this.stopping = true;
     if (this.watchdog) clearInterval(this.watchdog);
+    if (this.contextTimer) clearInterval(this.contextTimer);
+    await this.contextSource?.stop();
     if (this.session) this.telemetry?.event({ kind: 'session.ended', sessionId: this.session.id, message: `session ${this.session.id} ended: edge stopping` });
     if (this.plan) await removeInterception(this.plan).catch((e: Error) => this.log.error({ err: e.message }, 'removing interception failed'));
     this.session?.close();

@@ -37,11 +37,28 @@ interface CarrierModel {
   handovers?: { minS: number; maxS: number; minMs: number; maxMs: number };
   /** Periodic reconfigurations (LEO satellite scheduling): every everyS, an outage in [minMs, maxMs]. */
   reconfig?: { everyS: number; minMs: number; maxMs: number };
+  /** Radio KPIs for the S2-5 context (see modelRadio); speed of the vehicle the model describes. */
+  radio: RadioModel;
+  speedKmh?: number;
+}
+
+/**
+ * What a modem on this carrier would report. SINR follows the down direction's log-rate (a
+ * capacity at the mean gives sinrDb[1]), RSRP moves with it at half the slope, RSRQ spans its
+ * usual -19.5..-3 dB with SINR; a handover or reconfiguration outage changes the serving cell.
+ */
+interface RadioModel {
+  technology: 'lte' | 'nr' | 'satellite';
+  /** RSRP at the mean rate, dBm. */
+  rsrpDbm: number;
+  /** SINR: [worst, at the mean rate, best], dB. */
+  sinrDb: [number, number, number];
 }
 
 const MODELS: Record<string, CarrierModel> = {
   'lte-urban': {
     description: 'LTE, city, walking or slow driving: moderate variation, short fades, rare handovers',
+    radio: { technology: 'lte', rsrpDbm: -92, sinrDb: [-5, 13, 28] }, speedKmh: 30,
     delayMs: 25, queueMs: 250,
     down: { meanMbps: 20, minMbps: 1, maxMbps: 60, sigma: 0.35, tauS: 5, fade: { meanGoodS: 20, meanBadS: 2, depth: 0.3 } },
     up: { meanMbps: 6, minMbps: 0.5, maxMbps: 20, sigma: 0.35, tauS: 5, fade: { meanGoodS: 20, meanBadS: 2, depth: 0.3 } },
@@ -49,6 +66,7 @@ const MODELS: Record<string, CarrierModel> = {
   },
   'lte-highway': {
     description: 'LTE at ~120 km/h: strong variation, deeper fades, a handover every 30-60 s',
+    radio: { technology: 'lte', rsrpDbm: -98, sinrDb: [-8, 9, 25] }, speedKmh: 120,
     delayMs: 35, queueMs: 300,
     down: { meanMbps: 12, minMbps: 0.3, maxMbps: 45, sigma: 0.6, tauS: 3, fade: { meanGoodS: 8, meanBadS: 1.5, depth: 0.15 } },
     up: { meanMbps: 4, minMbps: 0.1, maxMbps: 15, sigma: 0.6, tauS: 3, fade: { meanGoodS: 8, meanBadS: 1.5, depth: 0.15 } },
@@ -56,6 +74,7 @@ const MODELS: Record<string, CarrierModel> = {
   },
   'hsr-350': {
     description: 'LTE on high-speed rail at 350 km/h: cells of 1-2 km, a handover every 10-20 s with a 50-300 ms outage',
+    radio: { technology: 'lte', rsrpDbm: -101, sinrDb: [-10, 6, 22] }, speedKmh: 350,
     delayMs: 40, queueMs: 300,
     down: { meanMbps: 8, minMbps: 0.2, maxMbps: 30, sigma: 0.8, tauS: 2, fade: { meanGoodS: 5, meanBadS: 1, depth: 0.1 } },
     up: { meanMbps: 3, minMbps: 0.1, maxMbps: 10, sigma: 0.8, tauS: 2, fade: { meanGoodS: 5, meanBadS: 1, depth: 0.1 } },
@@ -63,6 +82,7 @@ const MODELS: Record<string, CarrierModel> = {
   },
   '5g-nr': {
     description: '5G NR mid-band (n78): high rate, low delay, blockage fades, occasional handovers',
+    radio: { technology: 'nr', rsrpDbm: -88, sinrDb: [-5, 18, 32] }, speedKmh: 50,
     delayMs: 12, queueMs: 100,
     down: { meanMbps: 150, minMbps: 10, maxMbps: 400, sigma: 0.4, tauS: 4, fade: { meanGoodS: 15, meanBadS: 1, depth: 0.2 } },
     up: { meanMbps: 30, minMbps: 2, maxMbps: 80, sigma: 0.4, tauS: 4, fade: { meanGoodS: 15, meanBadS: 1, depth: 0.2 } },
@@ -70,6 +90,7 @@ const MODELS: Record<string, CarrierModel> = {
   },
   'satellite-leo': {
     description: 'LEO satellite (Starlink-like): 100-200 Mbit/s down, 10-20 up, 25-40 ms one-way, a reconfiguration blip every 15 s',
+    radio: { technology: 'satellite', rsrpDbm: -110, sinrDb: [0, 10, 15] },
     delayMs: 32, queueMs: 150,
     down: { meanMbps: 150, minMbps: 100, maxMbps: 200, sigma: 0.15, tauS: 10, fade: { meanGoodS: 60, meanBadS: 2, depth: 0.5 } },
     up: { meanMbps: 15, minMbps: 10, maxMbps: 20, sigma: 0.15, tauS: 10, fade: { meanGoodS: 60, meanBadS: 2, depth: 0.5 } },
@@ -213,6 +234,74 @@ export function modelOutages(name: string, seed: number, durationS = 120): [numb
 
 function seedBase(name: string, seed: number): number {
   return (hash(name) ^ Math.imul(seed, 0x9e3779b1)) >>> 0;
+}
+
+export interface RadioSample {
+  /** Time from the start of the model's traces, ms. */
+  atMs: number;
+  rsrpDbm: number;
+  rsrqDb: number;
+  sinrDb: number;
+  /** Serving cell (hex); changes at each handover or reconfiguration outage. */
+  cellId: string;
+  /** In an outage (handover in progress): SINR at its worst. */
+  outage: boolean;
+}
+
+export interface RadioTrack {
+  technology: string;
+  stepMs: number;
+  samples: RadioSample[];
+}
+
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+
+/**
+ * Radio KPIs along the model's traces (same name, seed and duration: the same values as the
+ * down direction's capacity of modelCarrier), one sample per stepMs, averaged over the step.
+ */
+export function modelRadio(name: string, seed: number, durationS = 120, stepMs = 500): RadioTrack {
+  const m = modelOf(name);
+  if (!(stepMs >= STEP_MS) || stepMs % STEP_MS !== 0) throw new Error(`modelRadio(${name}): stepMs must be a multiple of ${STEP_MS}, got ${stepMs}`);
+  const durationMs = Math.round(durationS * 1000);
+  const base = seedBase(name, seed);
+  const outages = outageWindows(m, mulberry32(base), durationMs);
+  // The down direction's series exactly as modelCarrier draws it (salt 2, scale 1).
+  const rates = rateSeries(m.down, mulberry32((base + 2) >>> 0), durationMs, outages, 1);
+  const [worst, mid, best] = m.radio.sinrDb;
+  const per = stepMs / STEP_MS;
+  const samples: RadioSample[] = [];
+  let cell = (base % 0x0fffff) * 16 + 1;
+  let o = 0;
+  for (let k = 0; k * per < rates.length; k++) {
+    let sum = 0;
+    let n = 0;
+    for (let j = k * per; j < Math.min(rates.length, (k + 1) * per); j++, n++) sum += rates[j]!;
+    const rate = sum / n;
+    const t = k * stepMs;
+    let outage = false;
+    while (o < outages.length && outages[o]![1] <= t) {
+      o++;
+      cell += 1 + (o % 3); // a handover: the next cell along the line
+    }
+    if (o < outages.length && outages[o]![0] < t + stepMs) outage = true;
+    const rel = rate > 0 ? Math.log(rate / m.down.meanMbps) : -Infinity;
+    const sinr = outage ? worst : clamp(mid + (rel >= 0 ? rel * (best - mid) / 1.5 : rel * (mid - worst) / 2.5), worst, best);
+    samples.push({
+      atMs: t,
+      sinrDb: Math.round(sinr * 10) / 10,
+      rsrpDbm: Math.round(clamp(m.radio.rsrpDbm + (sinr - mid) / 2, -140, -44) * 10) / 10,
+      rsrqDb: Math.round(clamp(-19.5 + 16.5 * (sinr - worst) / (best - worst), -19.5, -3) * 10) / 10,
+      cellId: cell.toString(16).toUpperCase().padStart(8, '0'),
+      outage,
+    });
+  }
+  return { technology: m.radio.technology, stepMs, samples };
+}
+
+/** The vehicle speed a model describes (km/h), if it describes one. */
+export function modelSpeedKmh(name: string): number | undefined {
+  return modelOf(name).speedKmh;
 }
 
 /** Nominal figures of a model (for tables and docs). */

@@ -7,3 +7,4 @@ export * from './gpsd.js';
 export * from './emulator.js';
 export * from './from-config.js';
 export { MmcliFormatError } from './mmcli-parse.js';
+export * from './high-speed.js';
