@@ -12,6 +12,7 @@ import {
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FileStateStore, Fleet, MemoryStateStore, RecordingSink, telemetryService, type TelemetryServiceHandle } from '@braid/gateway-core';
+import { deleteRoute, setRouteMtu, startGatewayPmtu, type GatewayPmtu } from '@braid/gateway-core';
 import { AddressPool } from './address-pool.js';
 import { installEgress, removeEgress } from './egress.js';
 import { startCluster, type Cluster } from './cluster.js';
@@ -28,6 +29,8 @@ interface CloudSession {
   peer: PeerIdentity;
   createdAt: number;
   carriers: CarrierInfo[];
+  /** Path MTU discovery cloud -> edge (sets the MTU of the route to the edge's tunnel address). */
+  pmtu?: GatewayPmtu;
 }
 
 /** The version reported in telemetry (service.version). */
@@ -81,7 +84,7 @@ export class CloudGateway {
       for (const p of pkts) this.fromTun(p);
     });
     const data = parseHostPort(cfg.dataPlane.listen);
-    this.listener = await UdpListener.open(data.host, data.port);
+    this.listener = await UdpListener.open(data.host, data.port, cfg.dataPlane.pmtu.enabled ? 'probe' : undefined);
     this.listener.onDatagram((d, from) => this.fromNetwork(d, from));
     this.cluster = await startCluster(cfg, this.listener, this.drops, this.log, (d, edge, relay) => this.fromNetwork(d, edge, undefined, relay));
     await this.openStreamListeners();
@@ -152,7 +155,14 @@ export class CloudGateway {
     const edgeToCloud = randomBytes(32);
     const cloudToEdge = randomBytes(32);
     const dp = this.cfg.dataPlane;
+    const pmtu = this.tun && startGatewayPmtu({
+      settings: dp.pmtu, tunnelMtu: this.cfg.tunnel.mtu, pathNames: req.carriers.map((c) => c.name), clock: this.clock, sessionId: id,
+      sendProbe: (i, size) => this.sessions.get(id)?.session.sendPaddedProbe(i, size), kindOf: (i) => this.sessions.get(id)?.session.transportOf(i)?.kind,
+      apply: setRouteMtu(this.tun.name, numberToIpv4(address)), target: `route to ${numberToIpv4(address)}`,
+      event: (e) => this.telemetry?.event(e), log: this.log.child({ edge: req.edgeId }),
+    });
     const session = new Session({
+      pmtu: pmtu?.discovery,
       sessionId: id,
       sendKey: cloudToEdge,
       recvKey: edgeToCloud,
@@ -166,11 +176,14 @@ export class CloudGateway {
       pathDeadMs: dp.pathDeadMs,
       reorder: dp.reorder,
       replayWindow: dp.replayWindow,
-      deliver: (ip) => this.toTun(ip),
+      deliver: (ip) => {
+        pmtu?.clampDelivered(ip);
+        this.toTun(ip);
+      },
       logger: this.log.child({ edge: req.edgeId }),
       drops: this.drops,
     });
-    const cs: CloudSession = { session, edgeId: req.edgeId, address, peer, createdAt: Date.now(), carriers: req.carriers };
+    const cs: CloudSession = { session, edgeId: req.edgeId, address, peer, createdAt: Date.now(), carriers: req.carriers, pmtu };
     this.sessions.set(id, cs);
     this.byAddress.set(address, cs);
     this.byEdge.set(req.edgeId, cs);
@@ -192,6 +205,8 @@ export class CloudGateway {
 
   private endSession(cs: CloudSession, why: string): void {
     cs.session.close();
+    const tunName = this.tun?.name;
+    if (cs.pmtu && tunName) void cs.pmtu.stop().then(() => deleteRoute(tunName, numberToIpv4(cs.address)));
     this.sessions.delete(cs.session.id);
     this.byAddress.delete(cs.address);
     if (this.byEdge.get(cs.edgeId) === cs) this.byEdge.delete(cs.edgeId);

@@ -10,6 +10,7 @@ import {
 } from '@braid/gateway-core';
 import { readFile } from 'node:fs/promises';
 import { startEdgeUplink, type EdgeUplink } from '@braid/gateway-core';
+import { setLinkMtu, startGatewayPmtu, type GatewayPmtu } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
 import { CapUsage } from '@braid/gateway-core';
@@ -71,6 +72,8 @@ export class EdgeGateway {
   private contextTimer: ReturnType<typeof setInterval> | undefined;
   /** Telemetry reports to the cloud (gateway-core/src/uplink, docs/telemetry.md). */
   private uplink: EdgeUplink | undefined;
+  /** Path MTU discovery of the current session (sets the TUN's MTU). */
+  private pmtu: GatewayPmtu | undefined;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
 
@@ -81,6 +84,8 @@ export class EdgeGateway {
     this.telemetry = Telemetry.start({ role: 'edge', id: cfg.id, version: VERSION, settings: cfg.telemetry, view, logger: this.log });
     const tm = this.telemetry;
     this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind) });
+    // S2-5: reports carry the context (radio per carrier, motion).
+    if (this.uplink) this.uplink.context = () => this.context();
     this.adminApi = await startGatewayAdminApi(cfg.admin, undefined, { role: 'edge', id: cfg.id, version: VERSION, ready: () => this.isReady() }, view, tm.events, this.log);
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
@@ -141,7 +146,15 @@ export class EdgeGateway {
     const dataHost = r.dataEndpoint.host || control.host;
     this.allDownSince = undefined;
     this.sessionWasUp = false;
+    await this.pmtu?.stop();
+    const tun = this.tun;
+    this.pmtu = startGatewayPmtu({
+      settings: cfg.dataPlane.pmtu, tunnelMtu: Math.min(cfg.tunnel.mtu, r.tunnelMtu), pathNames: cfg.carriers.map((c) => c.name), clock: this.clock,
+      sessionId: r.sessionId, sendProbe: (i, size) => this.session?.sendPaddedProbe(i, size), kindOf: (i) => this.racers[i]?.kind,
+      apply: setLinkMtu(tun.name), target: `TUN ${tun.name}`, event: (e) => this.telemetry?.event(e), log: this.log,
+    });
     this.session = new Session({
+      pmtu: this.pmtu?.discovery,
       sessionId: r.sessionId,
       sendKey: r.edgeToCloudKey,
       recvKey: r.cloudToEdgeKey,
@@ -155,7 +168,10 @@ export class EdgeGateway {
       pathDeadMs: cfg.dataPlane.pathDeadMs,
       reorder: cfg.dataPlane.reorder,
       replayWindow: cfg.dataPlane.replayWindow,
-      deliver: (ip) => this.toTun(ip),
+      deliver: (ip) => {
+        this.pmtu?.clampDelivered(ip);
+        this.toTun(ip);
+      },
       logger: this.log,
       drops: this.drops,
       pathPolicy: cfg.dataPlane.pathPolicy,
@@ -239,7 +255,7 @@ export class EdgeGateway {
       keepSeveralStreams: racing.keepSeveralStreams,
       logger: this.log,
       open: async (kind) => {
-        if (kind === 'udp') return UdpCarrierPath.open({ interface: iface, remoteHost: host, remotePort: port });
+        if (kind === 'udp') return UdpCarrierPath.open({ interface: iface, remoteHost: host, remotePort: port, mtuDiscover: this.pmtu ? 'probe' : undefined });
         if (kind === 'tcp') return openTcpCarrierPath({ interface: iface, remoteHost: host, remotePort: racing.tcpPort ?? port, connectTimeoutMs });
         ca ??= await readFile(this.cfg.control.tls.ca);
         return openTlsCarrierPath({
@@ -386,6 +402,7 @@ export class EdgeGateway {
     if (this.session) this.telemetry?.event({ kind: 'session.ended', sessionId: this.session.id, message: `session ${this.session.id} ended: edge stopping` });
     if (this.plan) await removeInterception(this.plan).catch((e: Error) => this.log.error({ err: e.message }, 'removing interception failed'));
     this.session?.close();
+    await this.pmtu?.stop();
     for (const p of this.paths) p?.close();
     this.tun?.close();
     await this.admin?.close();

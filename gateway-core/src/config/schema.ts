@@ -10,6 +10,7 @@ import { parseHostPort } from './net.js';
 import { checkAnomalyAfterKeepalive, racingSchema, streamListen } from '../racing/config.js';
 import { contextSchema } from '../context/config.js';
 import { pathPolicySchema } from '../session/path-policy.js';
+import { pmtuSchema } from '../path/pmtu-config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const CARRIER_TECHNOLOGIES = ['lte', 'nr', 'umts', 'wifi', 'ethernet', 'satellite', 'other'] as const;
@@ -68,6 +69,7 @@ const dataPlaneTuningShape = {
   pathDeadMs: intIn(50, 60000).default(300),
   reorder: reorderSchema,
   replayWindow: intIn(64, 65536).default(8192),
+  pmtu: pmtuSchema,
 };
 
 const tunnelShape = {

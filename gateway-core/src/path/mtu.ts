@@ -30,6 +30,8 @@ export interface PathMtuOptions {
   sendProbe(size: number): number | undefined;
   /** Called whenever the confirmed MTU changes. */
   onMtu?(mtu: number): void;
+  /** Called each time a search ends, with the MTU it settled on (the owner acts on settled values only). */
+  onSettled?(mtu: number): void;
 }
 
 export interface PathMtuStatus {
@@ -149,6 +151,8 @@ export class PathMtuSearch {
   private next(): void {
     if (this.stopped) return;
     if (this.high - 1 - this.low <= this.precision) {
+      this.opts.onSettled?.(this.low);
+      if (this.stopped) return;
       // Done. Look again later: the path may have grown (new cell, new route).
       if (this.researchUs > 0) {
         this.timer = this.clock.setTimer(this.researchUs, () => {

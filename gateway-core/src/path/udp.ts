@@ -4,7 +4,7 @@
 // session; a peer path is just "reply to the address this path was last seen from".
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { setBindToDevice, socketFd } from '../native/index.js';
+import { setBindToDevice, setMtuDiscover, socketFd, type MtuDiscoverMode } from '../native/index.js';
 import type { Path } from './path.js';
 
 /** Kernel socket buffers: large enough to absorb a TUN batch at hundreds of Mbit/s. */
@@ -24,6 +24,12 @@ export interface UdpCarrierPathOptions {
   interface: string;
   remoteHost: string;
   remotePort: number;
+  /**
+   * IP_MTU_DISCOVER of the socket. Path MTU discovery (path/pmtu.ts) uses 'probe': DF always set
+   * and the kernel's ICMP-learned path MTU ignored, so a too-big datagram is lost rather than
+   * fragmented and only our own probes decide the size. Default: the kernel's ('want').
+   */
+  mtuDiscover?: MtuDiscoverMode;
 }
 
 export class UdpCarrierPath implements Path {
@@ -49,6 +55,7 @@ export class UdpCarrierPath implements Path {
     });
     try {
       setBindToDevice(socketFd(sock), opts.interface);
+      if (opts.mtuDiscover) setMtuDiscover(socketFd(sock), opts.mtuDiscover);
       setBuffers(sock);
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
@@ -95,13 +102,15 @@ export class UdpCarrierPath implements Path {
 export class UdpListener {
   private constructor(readonly sock: dgram.Socket) {}
 
-  static async open(host: string, port: number): Promise<UdpListener> {
+  /** `mtuDiscover`: as UdpCarrierPathOptions.mtuDiscover. */
+  static async open(host: string, port: number, mtuDiscover?: MtuDiscoverMode): Promise<UdpListener> {
     const sock = dgram.createSocket({ type: 'udp4', reuseAddr: false });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind({ address: host, port }, () => { sock.off('error', reject); resolve(); });
     });
     setBuffers(sock);
+    if (mtuDiscover) setMtuDiscover(socketFd(sock), mtuDiscover);
     return new UdpListener(sock);
   }
 

@@ -12,7 +12,9 @@ export type EventKind =
   | 'path.down'
   | 'path.recovered'
   /** A decision of an S0 transport race (a candidate won, lost, failed; a re-race). */
-  | 'path.race';
+  | 'path.race'
+  /** A path's MTU, found by path MTU discovery, changed (path/pmtu.ts); carries the tunnel MTU. */
+  | 'path.mtu';
 
 export interface GatewayEvent {
   /** Increasing per gateway process, so a reader can ask for "everything after seq N". */
