@@ -2,7 +2,8 @@
 // machine has no mmcli and no gpsd listens in the edge's namespace, and the link emulator's
 // context feed supplies the radio KPIs and the train's speed. The edge keeps running, logs each
 // missing source once, shows the emulator's values in /status (context), and switches the S2-12
-// high-speed state when the train crosses 160 km/h, both ways. Needs root (namespaces, TUN).
+// high-speed state when the train crosses 160 km/h, both ways; its telemetry reports carry the
+// context to the cloud (fleet state). Needs root (namespaces, TUN).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -19,8 +20,8 @@ import { isRoot, requireRoot } from './harness/root.js';
 type EdgeStatusWithContext = GatewayStatus & { context: ContextSnapshot & { highSpeed: boolean } };
 
 const CARRIERS: FeedCarrier[] = [
-  { carrier: 'hsr-a', model: 'hsr-350', seed: 1 },
-  { carrier: 'urban-b', model: 'lte-urban', seed: 2 },
+  { carrier: 'hsr-a', model: 'hsr-350', seed: 1, operatorName: 'China Mobile', mcc: '460', mnc: '00' },
+  { carrier: 'urban-b', model: 'lte-urban', seed: 2, operatorName: 'China Unicom', mcc: '460', mnc: '01' },
 ];
 
 describe('edge context sources (S2-5) and the high-speed switch (S2-12)', { skip: !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)' : false }, () => {
@@ -28,6 +29,7 @@ describe('edge context sources (S2-5) and the high-speed switch (S2-12)', { skip
   let feed: ContextFeed | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'braid-context-feed-'));
   const file = join(dir, 'context.json');
+  const fleetFile = join(dir, 'fleet.json');
   const startMs = Date.now();
   /** The feed writes only when told (periodMs is long), so what the edge shows can be compared exactly. */
   const writeFeed = (speedKmh: number): ContextFeed => {
@@ -41,6 +43,8 @@ describe('edge context sources (S2-5) and the high-speed switch (S2-12)', { skip
       name: 'braid-context',
       carriers: [{ name: 'hsr-a', rateMbit: 20 }, { name: 'urban-b', rateMbit: 10 }],
       gateways: () => ({
+        // The cloud keeps what the edges report in its fleet state (saved every 2 s).
+        cloud: { fleet: { stateFile: fleetFile } },
         edge: {
           context: {
             sources: ['modemmanager', 'gpsd', 'emulator'],
@@ -86,6 +90,20 @@ describe('edge context sources (S2-5) and the high-speed switch (S2-12)', { skip
     writeFeed(300);
     const s2 = await statusWhen('high-speed mode at 300 km/h', (s) => s.context?.highSpeed === true);
     assert.equal(s2.context.motion?.speedKmh, 300);
+
+    // The edge's telemetry reports carry the context up to the cloud: its saved fleet state has
+    // each carrier's serving cell (mcc-mnc-cellid) and SINR as the emulator gave them, and the
+    // train's 300 km/h.
+    const expected = written.radio.map((r) => [`"cell":"${r.mcc}-${r.mnc}-${r.cellId}"`, `"sinrDb":${r.sinrDb}`]).flat();
+    const t0 = Date.now();
+    let fleet = '';
+    while (Date.now() - t0 < 10_000) {
+      fleet = await readFile(fleetFile, 'utf8').catch(() => '');
+      if (expected.every((e) => fleet.includes(e)) && /"speedKmh":300\b/.test(fleet)) break;
+      await sleep(250);
+    }
+    for (const e of expected) assert.ok(fleet.includes(e), `cloud fleet state has ${e}: ${fleet.slice(0, 600)}`);
+    assert.match(fleet, /"speedKmh":300\b/);
 
     writeFeed(100);
     await statusWhen('high-speed mode off at 100 km/h', (s) => s.context?.highSpeed === false && s.context.motion?.speedKmh === 100);

@@ -22,6 +22,10 @@ export interface FeedCarrier {
   seed: number;
   /** As passed to modelCarrier (default 120 s). */
   durationS?: number;
+  /** The SIM's network, as a modem would report it (models describe radio, not operators). */
+  operatorName?: string;
+  mcc?: string;
+  mnc?: string;
 }
 
 /** Speed over time: a constant, or points { atS, kmh } joined linearly (held after the last). */
@@ -84,7 +88,11 @@ export function startContextFeed(o: FeedOptions): ContextFeed {
     const elapsedMs = Math.max(0, t - startMs);
     const radio = tracks.map(({ c, track, loopMs }) => {
       const s = track.samples[Math.floor((elapsedMs % loopMs) / track.stepMs)] ?? track.samples[track.samples.length - 1]!;
-      return { carrier: c.carrier, technology: track.technology, rsrpDbm: s.rsrpDbm, rsrqDb: s.rsrqDb, sinrDb: s.sinrDb, cellId: s.cellId, atMs: t };
+      const operator = { operatorName: c.operatorName, mcc: c.mcc, mnc: c.mnc };
+      return {
+        carrier: c.carrier, ...Object.fromEntries(Object.entries(operator).filter(([, v]) => v !== undefined)),
+        technology: track.technology, rsrpDbm: s.rsrpDbm, rsrqDb: s.rsrqDb, sinrDb: s.sinrDb, cellId: s.cellId, atMs: t,
+      };
     });
     const out: Record<string, unknown> = { writtenAtMs: t, radio };
     if (speed !== undefined) {
