@@ -86,8 +86,6 @@ export class EdgeGateway {
     this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind) });
     // S2-5: reports carry the context (radio per carrier, motion).
     if (this.uplink) this.uplink.context = () => this.context();
-    // S2-5: reports carry the context (radio per carrier, motion).
-    if (this.uplink) this.uplink.context = () => this.context();
     this.adminApi = await startGatewayAdminApi(cfg.admin, undefined, { role: 'edge', id: cfg.id, version: VERSION, ready: () => this.isReady() }, view, tm.events, this.log);
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
