@@ -104,6 +104,7 @@ export class TelemetryReporter {
   private streamGen = 0;
   private connected = false;
   private running = false;
+  private sampling = true;
   private seq = 0;
   private ackedSeq = 0;
   private lastSample: TelemetrySample | undefined;
@@ -138,6 +139,13 @@ export class TelemetryReporter {
     this.scheduleTick();
   }
 
+  /** Takes no more samples; the stream stays open so that queued reports still get out (a drain before stop). */
+  stopSampling(): void {
+    this.sampleTimer?.cancel();
+    this.sampleTimer = undefined;
+    this.sampling = false;
+  }
+
   stop(): void {
     this.running = false;
     this.sampleTimer?.cancel();
@@ -168,7 +176,7 @@ export class TelemetryReporter {
 
   private scheduleSample(delayUs: number): void {
     this.sampleTimer = this.clock.setTimer(delayUs, () => {
-      if (!this.running) return;
+      if (!this.running || !this.sampling) return;
       this.takeSample();
       this.scheduleSample(this.intervalUs);
     });
