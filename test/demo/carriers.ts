@@ -3,6 +3,7 @@
 // LTE cell, LTE on a highway and a 5G NR cell scaled down to fit the demo's two cores, about
 // 50 Mbit/s of mean downlink capacity together. `--carriers tbf` keeps the fixed-rate tbf
 // stand-ins (20/10/5 Mbit/s, no delay) for comparison.
+import type { FeedCarrier } from '../emulator/context-feed.js';
 import { modelCarrier } from '../emulator/models.js';
 import { traceMeanMbps } from '../emulator/trace.js';
 import type { CarrierSpec, Topology } from '../harness/topology.js';
@@ -34,6 +35,16 @@ export function demoCarriers(kind: CarrierKind = 'models', opts: { seed?: number
     name: m.model,
     emulate: modelCarrier(m.model, (opts.seed ?? 1) + i, durationS, { rateScale: m.rateScale }),
   }));
+}
+
+/**
+ * S2-5 context for the model carriers: each carrier's radio KPIs from the same model, seed and
+ * duration as its traces (test/emulator/context-feed.ts); none for the tbf stand-ins.
+ */
+export function demoContextCarriers(kind: CarrierKind = 'models', opts: { seed?: number; durationS?: number } = {}): FeedCarrier[] | undefined {
+  if (kind === 'tbf') return undefined;
+  const durationS = Math.max(30, Math.ceil(opts.durationS ?? 300));
+  return DEMO_MODELS.map((m, i) => ({ carrier: m.model, model: m.model, seed: (opts.seed ?? 1) + i, durationS }));
 }
 
 /** Mean downlink + uplink capacity of the carriers in Mbit/s (emulated traces or tbf rates). */

@@ -13,8 +13,9 @@ import { startGateways, type Gateways } from '../harness/gateways.js';
 import { startDemoObservability, type DemoObservability } from './observability.js';
 import { createTopology, type Topology } from '../harness/topology.js';
 import {
-  capacityBetween, capacitySnapshot, CARRIER_KINDS, demoCarriers, meanCapacityMbps, type CapacitySnapshot, type CarrierKind,
+  capacityBetween, capacitySnapshot, CARRIER_KINDS, demoCarriers, demoContextCarriers, meanCapacityMbps, type CapacitySnapshot, type CarrierKind,
 } from './carriers.js';
+import { startContextFeed, type ContextFeed } from '../emulator/context-feed.js';
 import { carrierCounterSource, Monitor, renderSummary, renderTable, type PathSource, type Snapshot } from './monitor.js';
 import { CERT_TOOLS, checkPrerequisites, DEMO_TOOLS } from './prereqs.js';
 import { DemoTraffic } from './traffic.js';
@@ -120,10 +121,12 @@ async function main(): Promise<void> {
   let ticker: NodeJS.Timeout | undefined;
   let trafficStartedAt = 0;
   let capacityAtStart: CapacitySnapshot | undefined;
+  let contextFeed: ContextFeed | undefined;
   let shuttingDown = false;
   let fatal: string | undefined;
 
-  const carriers = demoCarriers(args.carriers, { seed: args.seed, ...(args.durationS !== undefined ? { durationS: args.durationS + 60 } : {}) });
+  const carrierOpts = { seed: args.seed, ...(args.durationS !== undefined ? { durationS: args.durationS + 60 } : {}) };
+  const carriers = demoCarriers(args.carriers, carrierOpts);
   const capacity = meanCapacityMbps(carriers);
 
   const finish = async (code: number): Promise<never> => {
@@ -173,6 +176,7 @@ async function main(): Promise<void> {
     };
     // Gateways first: they flush their telemetry through the OTLP forwarders on the way out.
     if (gateways) await gateways.stop().catch(() => undefined);
+    contextFeed?.stop();
     await obs?.close();
     if (topo) await topo.destroy().catch(() => undefined);
     if (!args.keepLogs) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
@@ -205,6 +209,11 @@ async function main(): Promise<void> {
   try {
     log(`building namespaces (run directory ${dir})`);
     topo = await createTopology({ carriers });
+    // S2-5: the models' radio KPIs and speed as the edge's context (docs/context.md); the models'
+    // clock starts with the emulators, which createTopology has just started.
+    const feedCarriers = args.tunnel ? demoContextCarriers(args.carriers, carrierOpts) : undefined;
+    const contextFile = join(dir, 'context.json');
+    if (feedCarriers) contextFeed = startContextFeed({ file: contextFile, carriers: feedCarriers });
     if (shuttingDown) return;
     const nginx = await startNginx(topo, join(dir, 'nginx'));
     const downloadSha = await makeRandomFile(nginx.root, 'download.bin', DOWNLOAD_BYTES);
@@ -217,7 +226,10 @@ async function main(): Promise<void> {
       // Before the gateways: their OTLP endpoint on the host must work inside the namespaces.
       obs = await startDemoObservability(topo, dir, log);
       log('starting the Braid gateways (cloud, then edge)');
-      gateways = await startGateways(topo, { dir, multipathDestinations: [`${topo.addr.server}/32`] });
+      gateways = await startGateways(topo, {
+        dir, multipathDestinations: [`${topo.addr.server}/32`],
+        ...(feedCarriers ? { edge: { context: { sources: ['emulator'], emulator: { file: contextFile } } } } : {}),
+      });
       await gateways.waitReady(READY_TIMEOUT_MS);
       const gw = gateways;
       source = async () => (await gw.edgeStatus()).paths.map((p) => ({
