@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
@@ -78,6 +78,40 @@ async function until<T>(what: string, timeoutMs: number, f: () => T | undefined)
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('gpsd context source: what a gpsd-like peer sends (a real TCP socket, no gpsfake needed)', () => {
+  test('asks for JSON reports; garbage lines are dropped, counted and logged once; reports without a fix carry no position', async (t) => {
+    const got: string[] = [];
+    const peers: Socket[] = [];
+    const srv = createServer((c) => {
+      peers.push(c);
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => got.push(d));
+      c.write('{"class":"VERSION","release":"3.22","rev":"3.22","proto_major":3,"proto_minor":14}\n');
+      c.write('not json at all\n{"class":"TPV","mode":1}\n{"class":"TPV","mode":2,"lat":48.1,"lon":11.5,"speed":');
+      // The rest of the line in a later chunk: a report split across reads is still one report.
+      setTimeout(() => c.write('25.0}\n<<binary junk>>\n{"class":"SKY","satellites":[]}\n'), 50);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      for (const p of peers) p.destroy();
+      srv.close();
+    });
+    const port = (srv.address() as { port: number }).port;
+    const msgs: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => { msgs.push(String((JSON.parse(l) as { msg: string }).msg)); } });
+    const src = new GpsdSource({ host: '127.0.0.1', port, logger });
+    t.after(() => src.stop());
+    await src.start();
+    await until('the split TPV', 5000, () => (src.snapshot().motion ? true : undefined));
+    await until('all lines', 5000, () => (src.counters.reports >= 4 && src.counters.badLines >= 2 ? true : undefined));
+    assert.equal(got.join(''), '?WATCH={"enable":true,"json":true}\n');
+    assert.deepEqual({ ...src.snapshot().motion, atMs: 0 }, { latitude: 48.1, longitude: 11.5, speedKmh: 90, atMs: 0 });
+    assert.equal(src.counters.badLines, 2);
+    assert.equal(src.counters.tpv, 2, 'the mode-1 TPV counted, not used');
+    assert.equal(msgs.filter((m) => m.startsWith('gpsd sent a line that is not JSON')).length, 1);
+  });
+});
 
 describe('gpsd context source (real gpsd via gpsfake)', () => {
   test('the generated track is valid NMEA (checksums as gpsd checks them)', () => {

@@ -20,6 +20,8 @@ export interface GpsdOptions {
 }
 
 const WATCH = '?WATCH={"enable":true,"json":true}\n';
+/** A gpsd host that drops SYNs would otherwise hold a connection attempt for minutes. */
+const CONNECT_TIMEOUT_MS = 5000;
 /** A line longer than this is not a gpsd report (gpsd's own limit is about 10 KB for SKY). */
 const MAX_LINE = 64 * 1024;
 
@@ -88,7 +90,9 @@ export class GpsdSource implements ContextSource {
     this.buf = '';
     s.setEncoding('utf8');
     s.setNoDelay(true);
+    s.setTimeout(CONNECT_TIMEOUT_MS, () => s.destroy(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`)));
     s.on('connect', () => {
+      s.setTimeout(0);
       this.counters.connects++;
       this.delayMs = this.minMs;
       this.once.resolved('connect', `connected to gpsd at ${where}`);
