@@ -36,7 +36,7 @@ const NET = {
 const CLOUD_IP = '172.28.30.10';
 const SERVER_IP = '172.28.30.20';
 const CLIENT_IP = '172.28.10.20';
-const PORT = { edgeAdmin: 19464, cloudAdmin: 19465, control: 17443, data: 17000 };
+const PORT = { edgeAdmin: 19464, cloudAdmin: 19465, control: 17443, data: 17000, forward: 17002 };
 const PAYLOAD_BYTES = 4 * 1024 * 1024;
 
 interface Run { status: number; stdout: string; stderr: string }
@@ -246,7 +246,7 @@ describe('chart under podman kube play', { timeout: 300_000 }, () => {
       '--set', 'edge.log.level=debug', '--set', 'cloud.log.level=debug',
       // podman 4.3 publishes every containerPort on the host as well: ports nothing else here uses.
       '--set', `edge.adminPort=${PORT.edgeAdmin}`, '--set', `cloud.adminPort=${PORT.cloudAdmin}`,
-      '--set', `cloud.controlPort=${PORT.control}`, '--set', `cloud.dataPort=${PORT.data}`,
+      '--set', `cloud.controlPort=${PORT.control}`, '--set', `cloud.dataPort=${PORT.data}`, '--set', `cloud.forwardPort=${PORT.forward}`,
     ]);
     files = { edge: join(dir, 'edge.yaml'), cloud: join(dir, 'cloud.yaml') };
     writeFileSync(files.cloud, playable(objs, 'cloud').map((o) => stringify(o)).join('---\n'));

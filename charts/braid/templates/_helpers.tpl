@@ -124,6 +124,7 @@ app.kubernetes.io/component: {{ .component }}
   "tunnel" (dict "device" $c.tunnel.device "mtu" (int $c.tunnel.mtu) "addressPool" $c.tunnel.addressPool)
   "egress" $egress
   "maxSessions" (int $c.maxSessions)
+  "cluster" (dict "forwardPort" (int $c.forwardPort))
   "admin" (dict "listen" (printf "0.0.0.0:%d" (int $c.adminPort)))
   "log" (deepCopy $c.log) -}}
 {{- $cfg = mustMergeOverwrite $cfg (deepCopy $c.config) -}}
