@@ -77,7 +77,11 @@ export class EmulatorSource implements ContextSource {
 
   private schedule(): void {
     if (!this.running) return;
-    this.timer = setTimeout(() => void this.readNow().finally(() => this.schedule()), this.pollMs);
+    this.timer = setTimeout(() => {
+      void this.readNow()
+        .catch((e: unknown) => this.opts.logger.error({ source: this.name, err: (e as Error).message }, 'emulator context read failed'))
+        .finally(() => this.schedule());
+    }, this.pollMs);
     this.timer.unref();
   }
 

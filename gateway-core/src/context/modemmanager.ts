@@ -65,7 +65,9 @@ export class ModemManagerSource implements ContextSource {
   private schedule(): void {
     if (!this.running) return;
     this.timer = setTimeout(() => {
-      void this.pollNow().finally(() => this.schedule());
+      void this.pollNow()
+        .catch((e: unknown) => this.opts.logger.error({ source: this.name, err: (e as Error).message }, 'ModemManager poll failed'))
+        .finally(() => this.schedule());
     }, this.pollMs);
     this.timer.unref();
   }
@@ -89,10 +91,11 @@ export class ModemManagerSource implements ContextSource {
     return this.once.problems;
   }
 
-  async stop(): Promise<void> {
+  /** Stops polling. A poll under way is not waited for (a hung mmcli would hold the edge's stop). */
+  stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
-    await this.polling;
+    return Promise.resolve();
   }
 
   /** Runs `mmcli args`; undefined (and one log line) when it cannot run or fails. */
