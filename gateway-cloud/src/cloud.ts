@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FileStateStore, Fleet, MemoryStateStore, RecordingSink, telemetryService, type TelemetryServiceHandle } from '@braid/gateway-core';
 import { deleteRoute, setRouteMtu, startGatewayPmtu, type GatewayPmtu } from '@braid/gateway-core';
+import { createRendezvousService, type RendezvousServiceHandle } from '@braid/gateway-core';
 import { AddressPool } from './address-pool.js';
 import { installEgress, removeEgress } from './egress.js';
 import { startCluster, type Cluster } from './cluster.js';
@@ -55,6 +56,8 @@ export class CloudGateway {
   /** Telemetry from the edges and what the cloud derives from it (gateway-core/src/fleet, docs/telemetry.md). */
   private fleet: Fleet | undefined;
   private telemetrySvc: TelemetryServiceHandle | undefined;
+  /** S1 rendezvous for edges that dial each other (gateway-core/src/rendezvous, docs/rendezvous.md). */
+  rendezvous: RendezvousServiceHandle | undefined;
   /** Derived overlays until a policy store takes them (the policy control plane is not wired in yet). */
   readonly fleetOverlays = new RecordingSink();
   /** Several replicas: discovery and forwarding to a session's owner (undefined when alone). */
@@ -96,7 +99,7 @@ export class CloudGateway {
     await this.fleet.start();
     this.telemetrySvc = telemetryService({ fleet: this.fleet, maxStreams: fl.maxReportingEdges, logger: this.log });
     this.control = await startControlServer({
-      services: [this.telemetrySvc.service],
+      services: [this.telemetrySvc.service, (this.rendezvous = createRendezvousService({ logger: this.log })).service],
       listen: cfg.control.listen,
       tls: cfg.control.tls,
       logger: this.log,
@@ -357,6 +360,7 @@ export class CloudGateway {
     // The last metric export should still show the sessions that are about to end.
     await this.telemetry?.flush();
     await this.control?.close();
+    this.rendezvous?.close();
     await this.fleet?.close();
     for (const cs of [...this.sessions.values()]) this.endSession(cs, 'cloud stopping');
     this.cluster?.stop();

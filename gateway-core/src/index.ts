@@ -35,6 +35,7 @@ export * from './path/mtu.js';
 export * from './path/pmtu.js';
 export * from './path/pmtu-config.js';
 export * from './path/pmtu-gateway.js';
+export * from './rendezvous/index.js';
 export * from './k8s/index.js';
 export * from './congestion/index.js';
 export * as redundant from './redundant/index.js';
