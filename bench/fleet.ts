@@ -56,7 +56,7 @@ interface CloudStats {
 async function cloudRole(): Promise<void> {
   const stateDir = join(tmpdir(), `braid-bench-fleet-state-${process.pid}`);
   const sink = new RecordingSink(100);
-  const fleet = new Fleet({ store: new FileStateStore(join(stateDir, 'fleet.json')), sink, saveIntervalMs: 2000 });
+  const fleet = new Fleet({ store: new FileStateStore(join(stateDir, 'fleet.json')), sink, saveIntervalMs: 5000 });
   await fleet.start();
   const svc = telemetryService({ fleet, maxStreams: 100_000 });
   const server = await startControlServer({
@@ -124,6 +124,8 @@ async function edgesRole(): Promise<void> {
   const ca = join(CERTS, 'ca.pem');
   const reporters: TelemetryReporter[] = [];
   const n = to - from;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   for (let i = from; i < to; i++) {
     const r = new TelemetryReporter({
       edgeId: edgeName(i), clock: realClock, sample: sampler(i), settings: { queueReports: QUEUE_REPORTS },
@@ -143,9 +145,15 @@ async function edgesRole(): Promise<void> {
       queued: s.reduce((a, x) => a + x.queued, 0),
       dropped: s.reduce((a, x) => a + x.dropped, 0),
       reconnects: s.reduce((a, x) => a + x.reconnects, 0),
+      lossReasons: s.reduce<Record<string, number>>((a, x) => {
+        for (const [k, v] of Object.entries(x.lossReasons)) a[k] = (a[k] ?? 0) + v;
+        return a;
+      }, {}),
       queueHighWaterMax: Math.max(...s.map((x) => x.queueHighWater)),
       queueHighWaterMean: s.reduce((a, x) => a + x.queueHighWater, 0) / s.length,
       connected: s.filter((x) => x.connected).length,
+      loopDelayP99Ms: loop.percentile(99) / 1e6,
+      loopDelayMaxMs: loop.max / 1e6,
     };
   };
   process.on('message', (m: { type: string }) => {
@@ -184,7 +192,7 @@ function ask<T>(c: ChildProcess, type: string, reply = type): Promise<T> {
   });
 }
 
-type EdgeTotals = { edges: number; produced: number; acked: number; queued: number; dropped: number; reconnects: number; queueHighWaterMax: number; queueHighWaterMean: number; connected: number };
+type EdgeTotals = { edges: number; produced: number; acked: number; queued: number; dropped: number; reconnects: number; lossReasons: Record<string, number>; queueHighWaterMax: number; queueHighWaterMean: number; connected: number; loopDelayP99Ms: number; loopDelayMaxMs: number };
 
 async function conductor(): Promise<number> {
   const { values } = parseArgs({
@@ -253,9 +261,15 @@ async function conductor(): Promise<number> {
     totals: {
       sent, received, lost: sent - received, acknowledged: sum((t) => t.acked), stillQueued: sum((t) => t.queued), droppedByEdgeQueues: sum((t) => t.dropped),
       duplicatesAtCloud: cEnd.fleet.duplicates, gapsAtCloud: cEnd.fleet.gaps, reconnects: sum((t) => t.reconnects),
+      streamEndReasons: drained.reduce<Record<string, number>>((a, t) => {
+        for (const [k, v] of Object.entries(t.lossReasons)) a[k] = (a[k] ?? 0) + v;
+        return a;
+      }, {}),
       edgeQueueHighWaterMax: Math.max(...drained.map((t) => t.queueHighWaterMax)),
       edgeQueueHighWaterMean: sum((t) => t.queueHighWaterMean * t.edges) / edges,
       edgeQueueBound: QUEUE_REPORTS,
+      edgeProcessLoopDelayP99Ms: Math.max(...drained.map((t) => t.loopDelayP99Ms)),
+      edgeProcessLoopDelayMaxMs: Math.max(...drained.map((t) => t.loopDelayMaxMs)),
       streamsAtEnd: cEnd.service.streams, refused: cEnd.service.refused, overlaysInForce: cEnd.overlays, stateSaves: cEnd.fleet.saves, stateSaveErrors: cEnd.fleet.saveErrors,
     },
   };
@@ -273,7 +287,8 @@ async function conductor(): Promise<number> {
   console.log(`| reports sent / received / lost | ${t.sent} / ${t.received} / ${t.lost} |`);
   console.log(`| dropped by edge queues, duplicates at cloud, gaps | ${t.droppedByEdgeQueues}, ${t.duplicatesAtCloud}, ${t.gapsAtCloud} |`);
   console.log(`| edge queue high-water max / mean (bound) | ${t.edgeQueueHighWaterMax} / ${t.edgeQueueHighWaterMean.toFixed(1)} (${t.edgeQueueBound}) |`);
-  console.log(`| reconnects, refused | ${t.reconnects}, ${JSON.stringify(t.refused)} |`);
+  console.log(`| edge processes' event-loop delay p99 / max | ${t.edgeProcessLoopDelayP99Ms.toFixed(1)} / ${t.edgeProcessLoopDelayMaxMs.toFixed(1)} ms |`);
+  console.log(`| reconnects (why streams ended), refused | ${t.reconnects} (${JSON.stringify(t.streamEndReasons)}), ${JSON.stringify(t.refused)} |`);
   console.log(`\nresult: ${out}`);
   const ok = t.lost === 0 && t.droppedByEdgeQueues === 0 && t.stillQueued === 0 && t.edgeQueueHighWaterMax < QUEUE_REPORTS;
   console.log(ok ? 'OK: no report lost, no queue reached its bound' : 'FAILED: reports lost or a queue reached its bound');

@@ -13,7 +13,7 @@ export interface FleetOptions {
   sink: OverlaySink;
   /** Samples kept per carrier of each edge. */
   samplesPerCarrier?: number;
-  /** Save the state this often when it changed, ms. */
+  /** Save the state this often when it changed, ms (default 5000). */
   saveIntervalMs?: number;
   /** Derived overlays expire after this long unless re-derived, ms (stale knowledge must not stick). */
   overlayTtlMs?: number;
@@ -74,7 +74,7 @@ export class Fleet {
       this.log.error({ err: (e as Error).message }, 'fleet state not restored; starting empty');
     }
     this.stats.edges = this.history.edges.size;
-    const every = this.opts.saveIntervalMs ?? 2000;
+    const every = this.opts.saveIntervalMs ?? 5000;
     this.timer = setInterval(() => void this.save(), every);
     this.timer.unref();
   }

@@ -31,11 +31,25 @@ export interface EdgeRecord {
   carriers: Map<string, Ring<CarrierSample>>;
 }
 
+/**
+ * A sample as persisted: [atMs, state, rttMs, lossRate, goodputMbps, sinrDb, rsrpDbm, cell], null
+ * for absent values. Positional, because key names repeated over 10^5 samples made the state file
+ * (and the time to write it) several times larger.
+ */
+export type SampleTuple = [number, string, number | null, number | null, number | null, number | null, number | null, string | null];
+
+const toTuple = (s: CarrierSample): SampleTuple =>
+  [s.atMs, s.state, s.rttMs ?? null, s.lossRate ?? null, s.goodputMbps ?? null, s.sinrDb ?? null, s.rsrpDbm ?? null, s.cell ?? null];
+const fromTuple = (t: SampleTuple): CarrierSample => ({
+  atMs: t[0], state: t[1], rttMs: t[2] ?? undefined, lossRate: t[3] ?? undefined, goodputMbps: t[4] ?? undefined,
+  sinrDb: t[5] ?? undefined, rsrpDbm: t[6] ?? undefined, cell: t[7] ?? undefined,
+});
+
 /** What is persisted (FleetStateStore). */
 export interface FleetStateDocument {
   format: 'braid.fleet-state.v1';
   savedAtMs: number;
-  edges: Record<string, Omit<EdgeRecord, 'carriers'> & { carriers: Record<string, CarrierSample[]> }>;
+  edges: Record<string, Omit<EdgeRecord, 'carriers'> & { carriers: Record<string, SampleTuple[]> }>;
   /** The overlays last derived, per edge and source (so a restart does not re-announce or forget them). */
   overlays: Record<string, Record<string, unknown>>;
 }
@@ -124,7 +138,7 @@ export class FleetHistory {
     const edges: FleetStateDocument['edges'] = {};
     for (const [id, e] of this.edges) {
       const { carriers, ...rest } = e;
-      edges[id] = { ...rest, carriers: Object.fromEntries([...carriers].map(([n, ring]) => [n, ring.toArray()])) };
+      edges[id] = { ...rest, carriers: Object.fromEntries([...carriers].map(([n, ring]) => [n, ring.toArray().map(toTuple)])) };
     }
     return { format: 'braid.fleet-state.v1', savedAtMs: nowMs, edges, overlays };
   }
@@ -134,7 +148,7 @@ export class FleetHistory {
     this.edges.clear();
     for (const [id, e] of Object.entries(doc.edges)) {
       const carriers = new Map<string, Ring<CarrierSample>>();
-      for (const [n, samples] of Object.entries(e.carriers)) carriers.set(n, new Ring(this.samplesPerCarrier, samples));
+      for (const [n, samples] of Object.entries(e.carriers)) carriers.set(n, new Ring(this.samplesPerCarrier, samples.map(fromTuple)));
       this.edges.set(id, { ...e, carriers });
     }
   }

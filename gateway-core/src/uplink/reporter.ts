@@ -91,6 +91,8 @@ export interface ReporterStats {
   dropped: number;
   /** Streams opened after the first. */
   reconnects: number;
+  /** Why streams ended, by reason (status name or cause), for diagnosis. */
+  lossReasons: Record<string, number>;
 }
 
 export class TelemetryReporter {
@@ -116,6 +118,7 @@ export class TelemetryReporter {
   private sampleTimer: TimerHandle | undefined;
   private reconnectTimer: TimerHandle | undefined;
   private tickTimer: TimerHandle | undefined;
+  private readonly lossReasons: Record<string, number> = {};
   private counts = { suppressed: 0, batchesSent: 0, keepalivesSent: 0, reconnects: 0, opens: 0 };
 
   constructor(private readonly opts: ReporterOptions) {
@@ -167,6 +170,7 @@ export class TelemetryReporter {
       queueHighWater: this.queue.highWater,
       dropped: this.queue.dropped,
       reconnects: this.counts.reconnects,
+      lossReasons: { ...this.lossReasons },
     };
   }
 
@@ -288,6 +292,9 @@ export class TelemetryReporter {
 
   private lost(reason: string): void {
     if (!this.running) return;
+    // Keep the reason's kind, not its details, so the map stays small.
+    const kind = reason.split(':')[0] ?? reason;
+    this.lossReasons[kind] = (this.lossReasons[kind] ?? 0) + 1;
     this.dropStream();
     const base = this.backoffMs;
     const delay = base * (0.75 + this.random() / 2);
