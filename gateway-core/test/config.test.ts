@@ -18,6 +18,7 @@ const DATA_PLANE_DEFAULTS = {
   sendQueue: { maxPackets: 4096, maxBytes: 8388608, maxDelayMs: 100 },
   reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
   replayWindow: 8192,
+  pmtu: { enabled: true, floor: 1252, probeTimeoutMs: 500, researchIntervalS: 600 },
 };
 import {
   ConfigError, loadCloudConfig, loadEdgeConfig, parseCloudConfig, parseEdgeConfig,
