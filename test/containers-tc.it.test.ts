@@ -345,7 +345,7 @@ describe('two cloud replicas behind a load balancer (testcontainers)', { timeout
     assert.ok(existsSync(join(tls, 'cloud.key')));
     for (const n of Object.values(NET)) must(sh('podman', ['network', 'create', '--label', 'braid-test=containers-tc', '--subnet', n.subnet, n.name]), `network ${n.name}`);
     const mount = { source: dir, target: '/etc/braid', mode: 'ro' as const };
-    const logs: Record<string, string[]> = { lb: [], a: [], b: [], edge: [], client: [], server: [] };
+    const logs: Record<'lb' | 'a' | 'b' | 'edge' | 'client' | 'server', string[]> = { lb: [], a: [], b: [], edge: [], client: [], server: [] };
     const start = async (c: Container): Promise<StartedTestContainer> => {
       const s = await c.start();
       started.push(s);
@@ -356,7 +356,7 @@ describe('two cloud replicas behind a load balancer (testcontainers)', { timeout
     try {
       await start(new Container().withName('braid-tc-server').networks([[NET.core, IP.server]]).node(SERVER_JS).collect(logs.server));
       const cloud = (name: 'a' | 'b', ip: string) => new Container().withName(`braid-tc-cloud-${name}`).networks([[NET.core, ip]]).tun()
-        .sysctls({ 'net.ipv4.ip_forward': '1' }).withBindMounts([mount]).collect(logs[name] as string[])
+        .sysctls({ 'net.ipv4.ip_forward': '1' }).withBindMounts([mount]).collect(logs[name])
         .withEntrypoint(['node']).withCommand(['/app/gateway-cloud/dist/main.js', '--config', `/etc/braid/cloud-${name}.yaml`]);
       const [, cloudB] = [await start(cloud('a', IP.cloudA)), await start(cloud('b', IP.cloudB))];
       void cloudB;

@@ -17,6 +17,7 @@ import { createRendezvousService, type RendezvousServiceHandle } from '@braid/ga
 import { AddressPool } from './address-pool.js';
 import { installEgress, removeEgress } from './egress.js';
 import { startCluster, type Cluster } from './cluster.js';
+import { DestinationProber, popService } from '@braid/gateway-core';
 import { RelayedPeerPath } from './forward.js';
 
 /** gRPC status codes used here (see @grpc/grpc-js status). */
@@ -62,6 +63,8 @@ export class CloudGateway {
   readonly fleetOverlays = new RecordingSink();
   /** Several replicas: discovery and forwarding to a session's owner (undefined when alone). */
   private cluster: Cluster | undefined;
+  /** S2-13: this PoP's delay to the destinations edges ask about (braid.v1.PopService). */
+  private readonly prober = new DestinationProber();
 
   constructor(private readonly cfg: CloudConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {
     this.pool = new AddressPool(cfg.tunnel.addressPool);
@@ -97,9 +100,10 @@ export class CloudGateway {
       samplesPerCarrier: fl.historySamples, logger: this.log,
     });
     await this.fleet.start();
+    this.prober.start();
     this.telemetrySvc = telemetryService({ fleet: this.fleet, maxStreams: fl.maxReportingEdges, logger: this.log });
     this.control = await startControlServer({
-      services: [this.telemetrySvc.service, (this.rendezvous = createRendezvousService({ logger: this.log })).service],
+      services: [this.telemetrySvc.service, (this.rendezvous = createRendezvousService({ logger: this.log })).service, popService(this.prober)],
       listen: cfg.control.listen,
       tls: cfg.control.tls,
       logger: this.log,
@@ -361,6 +365,7 @@ export class CloudGateway {
     await this.telemetry?.flush();
     await this.control?.close();
     this.rendezvous?.close();
+    this.prober.stop();
     await this.fleet?.close();
     for (const cs of [...this.sessions.values()]) this.endSession(cs, 'cloud stopping');
     this.cluster?.stop();

@@ -37,6 +37,7 @@ export * from './path/pmtu-config.js';
 export * from './path/pmtu-gateway.js';
 export * from './rendezvous/index.js';
 export * from './k8s/index.js';
+export * from './pop/index.js';
 export * from './congestion/index.js';
 export * as redundant from './redundant/index.js';
 export * from './context/index.js';

@@ -75,7 +75,7 @@ describe('docs/configuration.md: edge', () => {
   };
   checkSection('Edge', edgeConfigSchema, minimal, parseEdgeConfig(minimal), [
     'control.cloud', 'control.tls.ca', 'control.tls.cert', 'control.tls.key', 'carriers[].name', 'carriers[].interface',
-    'interception.clientSubnets',
+    'interception.clientSubnets', 'pops[].name', 'pops[].cloud', 'popSelection.destinations[].prefix', 'popSelection.destinations[].probe',
   ]);
 });
 

@@ -108,6 +108,8 @@ describe('edge config', () => {
         sources: [], staleMs: 15000, highSpeedKmh: 160, gpsd: '127.0.0.1:2947',
         modemManager: { pollMs: 5000, command: 'mmcli' }, emulator: { pollMs: 1000 },
       },
+      pops: [],
+      popSelection: { intervalMs: 1000, hysteresisPct: 10, hysteresisMs: 2, destinations: [] },
       admin: { listen: '127.0.0.1:9464', grpcListen: '', operatorOu: 'operator' },
       telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
       uplink: { enabled: true, maxReportsPerSecond: 10, stableIntervalMs: 5000, queueReports: 600 },

@@ -11,6 +11,10 @@
 import { ip, nft, nftDeleteTable, loosenRpFilter, readSysctl, writeSysctl, type EdgeConfig, type Logger } from '@braid/gateway-core';
 
 const NFT_TABLE = 'braid_edge';
+/** One nftables table per TUN device: an edge with several PoPs runs one gateway per PoP (docs/multi-pop.md). */
+export function nftTable(device: string): string {
+  return device === 'braid0' ? NFT_TABLE : `${NFT_TABLE}_${device.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
 
 export interface InterceptionPlan {
   device: string;
@@ -33,7 +37,7 @@ export function planFrom(cfg: EdgeConfig, device: string): InterceptionPlan {
 }
 
 export function nftScript(plan: InterceptionPlan): string {
-  return `table ip ${NFT_TABLE} {
+  return `table ip ${nftTable(plan.device)} {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     oifname "${plan.device}" masquerade
@@ -79,5 +83,5 @@ export async function removeInterception(plan: InterceptionPlan): Promise<void> 
     }
   }
   await ip('route', 'flush', 'table', String(plan.table)).catch(() => undefined);
-  await nftDeleteTable('ip', NFT_TABLE);
+  await nftDeleteTable('ip', nftTable(plan.device));
 }

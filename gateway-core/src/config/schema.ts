@@ -7,6 +7,7 @@ import {
   bool, expecting, filePath, host, hostPort, ifname, intIn, ipv4Cidr, listOf, numIn, oneOf, section, stringParsedBy, stringWhere,
 } from './fields.js';
 import { parseHostPort } from './net.js';
+import { popSelectionSchema, popsSchema } from '../pop/config.js';
 import { checkAnomalyAfterKeepalive, racingSchema, streamListen } from '../racing/config.js';
 import { contextSchema } from '../context/config.js';
 import { pathPolicySchema } from '../session/path-policy.js';
@@ -188,6 +189,9 @@ export const edgeConfigSchema = section({
   }).superRefine(checkAnomalyAfterKeepalive).prefault({}),
   /** S2-5 context sources (radio KPIs, position, speed): gateway-core/src/context/, docs/context.md. */
   context: contextSchema,
+  /** S2-13 several PoPs, each destination through the nearest (gateway-core/src/pop/, docs/multi-pop.md). */
+  pops: popsSchema,
+  popSelection: popSelectionSchema,
   admin: adminSchema('127.0.0.1:9464'),
   telemetry: telemetrySchema,
   uplink: uplinkSchema,
