@@ -8,13 +8,19 @@
 // was lost. This keeps one loss from stalling every flow of the session for a full hold time.
 //
 // A packet that arrives after its gap was given up is delivered at once rather than dropped
-// (counted as late): TCP copes with one reordered segment far better than with a loss.
+// (counted as late): TCP copes with one reordered segment far better than with a loss. But
+// never out of order within its own flow: with `flowHash`, a late packet whose flow already
+// had a later packet delivered is dropped and counted (too-late, stats.lateRefused); the
+// sequence stays counted as given up. Only packets of other flows, which it cannot overtake,
+// are delivered late.
 import type { DropCounters } from '../wire/drops.js';
 
 export interface ReorderOptions {
   holdUs: number;
   maxPackets: number;
   maxBytes: number;
+  /** The flow a packet belongs to (receive/flow-hash); enables the per-flow order guarantee. */
+  flowHash?: (pkt: Buffer) => number;
 }
 
 /** Upper bounds (ms) of the reorder-delay histogram buckets; a last bucket holds the rest. */
@@ -25,6 +31,8 @@ export interface ReorderStats {
   delayCounts: number[];
   delivered: number;
   deliveredLate: number;
+  /** Late packets refused because their flow had already moved past them. */
+  lateRefused: number;
   skipped: number; // sequences given up on
   heldNow: number;
   heldBytes: number;
@@ -34,6 +42,12 @@ export interface ReorderStats {
 export interface ArrivalView {
   /** The highest sender watermark seen on each live path. */
   watermarks(): number[];
+  /**
+   * How long the sender may take to re-send what a path that went quiet was carrying (its
+   * suspect time plus a delay): a gap is held at least this long, so the re-sent copy fills
+   * it in order instead of arriving after it was given up.
+   */
+  resendWithinUs?(): number;
 }
 
 export class ReorderBuffer {
@@ -42,13 +56,15 @@ export class ReorderBuffer {
   private readonly arrivedAt: Float64Array;
   /** Sequences below `next` that were delivered (bitmap over the last `cap`), for de-duplication. */
   private readonly done: Uint8Array;
+  /** Flow hash of each delivered sequence (same ring as `done`), when opts.flowHash is set. */
+  private readonly flowOf: Uint32Array | undefined;
   private next = 1; // next sequence to deliver (senders number data from 1)
   private held = 0;
   private heldBytes = 0;
   private highest = -1;
   readonly stats: ReorderStats = {
     delayCounts: new Array<number>(REORDER_DELAY_BUCKETS_MS.length + 1).fill(0),
-    delivered: 0, deliveredLate: 0, skipped: 0, heldNow: 0, heldBytes: 0,
+    delivered: 0, deliveredLate: 0, lateRefused: 0, skipped: 0, heldNow: 0, heldBytes: 0,
   };
   private nowUs = 0;
 
@@ -71,6 +87,7 @@ export class ReorderBuffer {
     this.slots = new Array<Buffer | undefined>(cap);
     this.arrivedAt = new Float64Array(cap);
     this.done = new Uint8Array(cap);
+    if (opts.flowHash) this.flowOf = new Uint32Array(cap);
   }
 
   /** Insert one data packet. */
@@ -86,8 +103,15 @@ export class ReorderBuffer {
         this.drops.add('duplicate');
         return;
       }
-      // Its gap was given up on: deliver now.
+      // Its gap was given up on: deliver now, unless its flow already moved past it.
+      if (this.flowOf && this.overtaken(seq, pkt)) {
+        this.done[i] = 1; // a second copy is then a duplicate
+        this.stats.lateRefused++;
+        this.drops.add('too-late');
+        return;
+      }
       this.done[i] = 1;
+      if (this.flowOf) this.flowOf[i] = this.opts.flowHash!(pkt);
       this.stats.deliveredLate++;
       this.stats.delivered++;
       this.recordDelay(0);
@@ -95,8 +119,14 @@ export class ReorderBuffer {
       return;
     }
     // Make room: a sequence too far ahead forces the head forward.
-    while (seq - this.next >= this.cap || (this.heldBytes + pkt.length > this.opts.maxBytes && this.held > 0)) {
+    while (seq - this.next >= this.cap || (this.held > 0 && (this.held >= this.opts.maxPackets || this.heldBytes + pkt.length > this.opts.maxBytes))) {
       this.advanceHead(true);
+    }
+    // Making room can move the head past this very sequence (skipping empty slots does not
+    // free any): it is then a late packet, not one to hold (its slot must stay empty).
+    if (seq < this.next) {
+      this.push(seq, pkt, nowUs);
+      return;
     }
     const i = seq & (this.cap - 1);
     if (this.slots[i] !== undefined) {
@@ -120,6 +150,7 @@ export class ReorderBuffer {
       if (!this.gapExpired(nowUs) && !this.gapKnownLost()) break;
       this.advanceHead(false);
     }
+    this.skipLostTail();
     this.stats.heldNow = this.held;
     this.stats.heldBytes = this.heldBytes;
   }
@@ -128,7 +159,7 @@ export class ReorderBuffer {
   nextDeadlineUs(nowUs: number): number | undefined {
     if (this.held === 0) return undefined;
     const oldest = this.oldestArrival();
-    return Math.max(0, oldest + this.opts.holdUs - nowUs);
+    return Math.max(0, oldest + this.holdUs() - nowUs);
   }
 
   private drainInOrder(): void {
@@ -140,6 +171,7 @@ export class ReorderBuffer {
       this.held--;
       this.heldBytes -= pkt.length;
       this.done[i] = 1;
+      if (this.flowOf) this.flowOf[i] = this.opts.flowHash!(pkt);
       this.next++;
       this.stats.delivered++;
       this.recordDelay(this.nowUs - (this.arrivedAt[i] as number));
@@ -156,6 +188,7 @@ export class ReorderBuffer {
       this.held--;
       this.heldBytes -= pkt.length;
       this.done[i] = 1;
+      if (this.flowOf) this.flowOf[i] = this.opts.flowHash!(pkt);
       this.stats.delivered++;
       this.recordDelay(this.nowUs - (this.arrivedAt[i] as number));
       this.deliver(pkt);
@@ -165,6 +198,17 @@ export class ReorderBuffer {
       if (forced) this.drops.add('reorder-overflow');
     }
     this.next++;
+  }
+
+  /** Was a later packet of `pkt`'s flow delivered already (between seq and the head)? */
+  private overtaken(seq: number, pkt: Buffer): boolean {
+    const h = this.opts.flowHash!(pkt);
+    const flowOf = this.flowOf as Uint32Array;
+    for (let s = seq + 1; s < this.next; s++) {
+      const j = s & (this.cap - 1);
+      if (this.done[j] && flowOf[j] === h) return true;
+    }
+    return false;
   }
 
   /**
@@ -180,8 +224,26 @@ export class ReorderBuffer {
     return Infinity;
   }
 
+  private holdUs(): number {
+    return Math.max(this.opts.holdUs, this.arrivals?.resendWithinUs?.() ?? 0);
+  }
+
   private gapExpired(nowUs: number): boolean {
-    return nowUs - this.oldestArrival() >= this.opts.holdUs;
+    return nowUs - this.oldestArrival() >= this.holdUs();
+  }
+
+  /**
+   * Nothing held, but every live path has shown a watermark past the head: the sequences in
+   * between were lost (a loss at the end of a burst, with nothing after it to hold back).
+   * Give them up now, so they are counted and a straggler among them is known to be late.
+   */
+  private skipLostTail(): void {
+    if (this.held > 0 || !this.arrivals) return;
+    const marks = this.arrivals.watermarks();
+    if (marks.length === 0) return;
+    let upTo = Infinity;
+    for (const w of marks) upTo = Math.min(upTo, w);
+    while (this.next <= upTo) this.advanceHead(false);
   }
 
   private gapKnownLost(): boolean {

@@ -162,8 +162,21 @@ export class LinkSelector {
       .map((l) => l.id);
   }
 
-  /** n for a burst of `packets` over the ranked links (see the rule at the top). */
+  /** Copies added to every selection (S2-12 high-speed mode raises real-time protection). */
+  private extra = 0;
+
+  /** Add `k` links to every selection beyond what the loss rule asks for (0 = the rule alone). */
+  setExtraLinks(k: number): void {
+    this.extra = Math.max(0, Math.floor(k));
+    this.reselect();
+  }
+
+  /** n for a burst of `packets` over the ranked links (see the rule at the top), plus any extra links. */
   linksFor(packets: number, ranked = this.ranked()): number {
+    return Math.min(ranked.length, this.linksByRule(packets, ranked) + this.extra);
+  }
+
+  private linksByRule(packets: number, ranked: readonly number[]): number {
     const avail = ranked.length;
     const cap = Math.min(this.maxLinks, avail);
     if (cap <= this.minLinks) return cap;

@@ -14,6 +14,16 @@ const RTX_RING = 1 << 12;
 /** Delivery-rate samples are taken over at least this long, at most RATE_WINDOW_US. */
 const RATE_MIN_SPAN_US = 80_000;
 const RATE_MAX_WINDOW_US = 2_000_000;
+/**
+ * S2-12 high-speed mode (>= 160 km/h: cells change every few seconds): each rate sample
+ * averages over at most 100 ms (not 400), the windowed max forgets a capacity that is gone
+ * within 0.5 s (not 2), and delay and loss estimates weigh new samples twice as much.
+ * (The max is also bounded by RATE_SAMPLES: at hundreds of acks per second 64 samples span
+ * less than either window, so the window then binds only on slower paths.)
+ */
+const HS_RATE_MAX_WINDOW_US = 500_000;
+const HS_RATE_MIN_SPAN_US = 40_000;
+const HS_RATE_WINDOW_US = 100_000;
 /** Packets per loss sample. */
 const LOSS_SPAN = 64;
 const RATE_WINDOW_US = 400_000;
@@ -68,6 +78,12 @@ export class PathState {
   private maxHead = 0;
   /** Delivery rate in bytes per microsecond (0 until measured). */
   deliveryRate = 0;
+  /** Estimator windows and gains (S2-12: shorter and faster in high-speed mode). */
+  private rateMaxWindowUs = RATE_MAX_WINDOW_US;
+  private rateMinSpanUs = RATE_MIN_SPAN_US;
+  /** Each rate sample averages over at most this long. */
+  private rateWindowUs = RATE_WINDOW_US;
+  private ewmaShift = 3;
   /** Bytes the last ack newly acknowledged (peer's received-bytes growth), for congestion control. */
   ackedBytesDelta = 0;
   /** Loss ratio of our packets on this path, from the peer's cumulative receive count. */
@@ -163,7 +179,7 @@ export class PathState {
       const sent = this.ackedSeq - this.lossMarkSeq;
       const got = ack.rcvPackets - this.lossMarkRcv;
       const sample = Math.min(1, Math.max(0, 1 - got / sent));
-      this.lossRate += (sample - this.lossRate) / 8;
+      this.lossRate += (sample - this.lossRate) / (1 << this.ewmaShift);
       this.lossMarkSeq = this.ackedSeq;
       this.lossMarkRcv = ack.rcvPackets;
     }
@@ -181,7 +197,7 @@ export class PathState {
 
   observeRtt(d: number): void {
     this.lastRttUs = d;
-    this.srttUs = this.srttUs === 0 ? d : this.srttUs + (d - this.srttUs) / 8;
+    this.srttUs = this.srttUs === 0 ? d : this.srttUs + (d - this.srttUs) / (1 << this.ewmaShift);
     if (d < this.minRttUs) this.minRttUs = d;
   }
 
@@ -195,8 +211,8 @@ export class PathState {
     for (let i = 1; i < this.rateN; i++) {
       const j = (this.rateHead - 1 - i + RATE_SAMPLES) % RATE_SAMPLES;
       const age = t - (this.rateT[j] as number);
-      if (age > RATE_WINDOW_US) break;
-      if (age >= RATE_MIN_SPAN_US) best = j;
+      if (age > this.rateWindowUs) break;
+      if (age >= this.rateMinSpanUs) best = j;
     }
     if (best < 0) return;
     const rate = (bytes - (this.rateB[best] as number)) / (t - (this.rateT[best] as number));
@@ -210,7 +226,7 @@ export class PathState {
     this.maxHead = (this.maxHead + 1) % RATE_SAMPLES;
     let max = 0;
     for (let k = 0; k < RATE_SAMPLES; k++) {
-      if (t - (this.maxT[k] as number) <= RATE_MAX_WINDOW_US && (this.maxR[k] as number) > max) max = this.maxR[k] as number;
+      if (t - (this.maxT[k] as number) <= this.rateMaxWindowUs && (this.maxR[k] as number) > max) max = this.maxR[k] as number;
     }
     this.deliveryRate = max;
   }
@@ -247,6 +263,18 @@ export class PathState {
       echoTs1: this.lastRcvTs1,
       ts2: wireTime(this.lastRcvAtUs),
     };
+  }
+
+  /** S2-12: short estimator windows and fast gains (true), or the defaults (false). */
+  setHighSpeed(on: boolean): void {
+    this.rateMaxWindowUs = on ? HS_RATE_MAX_WINDOW_US : RATE_MAX_WINDOW_US;
+    this.rateMinSpanUs = on ? HS_RATE_MIN_SPAN_US : RATE_MIN_SPAN_US;
+    this.rateWindowUs = on ? HS_RATE_WINDOW_US : RATE_WINDOW_US;
+    this.ewmaShift = on ? 2 : 3;
+  }
+
+  get highSpeed(): boolean {
+    return this.rateMaxWindowUs === HS_RATE_MAX_WINDOW_US;
   }
 
   /** Delivery rate in Mbit/s (for status). */

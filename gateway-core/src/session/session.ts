@@ -13,6 +13,7 @@ import type { Path } from '../path/path.js';
 import { PathState, type PathStateName } from './path-state.js';
 import { SessionTimers } from './timers.js';
 import { ReorderBuffer } from '../receive/reorder.js';
+import { ipFlowHash } from '../receive/flow-hash.js';
 import type { PathView, Scheduler } from '../schedule/scheduler.js';
 import type { SelectionPolicy } from '../redundant/selection.js';
 import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
@@ -168,9 +169,13 @@ export class Session {
   private lowLatency: { selector: LinkSelector; sender: RedundantSender; receiver: RedundantReceiver } | undefined;
   /** Data packets re-sent on another path after their path died. */
   retransmitted = 0;
+  /** Packets accepted by send() and then dropped before they got a data sequence (queue timeout, no path). */
+  droppedUnsent = 0;
   private closed = false;
   readonly startedUs: number;
   private policy: PathPolicy = {};
+  /** S2-12 high-speed mode (setHighSpeedMode). */
+  highSpeed = false;
   /** Some path has a tier, cap or cut-off (ours or the peer's): the policy filter runs. */
   private policyActive = false;
   private readonly capUsage: CapUsage;
@@ -216,10 +221,10 @@ export class Session {
     if (opts.lowLatency ?? true) this.lowLatency = this.buildLowLatency(opts);
     this.views = this.paths.map((p) => p.view);
     this.reorder = new ReorderBuffer(
-      { holdUs: opts.reorder.holdMs * 1000, maxPackets: opts.reorder.maxPackets, maxBytes: opts.reorder.maxBytes },
+      { holdUs: opts.reorder.holdMs * 1000, maxPackets: opts.reorder.maxPackets, maxBytes: opts.reorder.maxBytes, flowHash: ipFlowHash },
       opts.deliver,
       this.drops,
-      { watermarks: () => this.pathWatermarks() },
+      { watermarks: () => this.pathWatermarks(), resendWithinUs: () => this.peerResendWithinUs() },
     );
     this.startedUs = opts.clock.nowUs();
     this.capUsage = opts.capUsage ?? new CapUsage();
@@ -299,6 +304,20 @@ export class Session {
 
   getPathPolicy(): PathPolicy {
     return this.policy;
+  }
+
+  /**
+   * S2-12 high-speed mode (the edge turns it on at >= 160 km/h): every path's estimators use
+   * short windows (delivery-rate max over 0.5 s instead of 2 s, delay and loss gains doubled)
+   * so they follow cell changes, and the real-time class (S4) gets one more copy on one more
+   * path. Off restores the defaults. Nothing queued or in flight is touched.
+   */
+  setHighSpeedMode(on: boolean): void {
+    if (on === this.highSpeed) return;
+    this.highSpeed = on;
+    for (const p of this.paths) p.state.setHighSpeed(on);
+    this.lowLatency?.selector.setExtraLinks(on ? 1 : 0);
+    this.log.info({ session: this.id, on }, 'high-speed mode');
   }
 
   /** Count data-cap usage and recompute each path's tier; saves the cap counts now and then. */
@@ -447,12 +466,16 @@ export class Session {
           if (pinned && (c.flags & Flags.Urgent) === 0) return this.hasRoom(pinned, c.ip.length + DATA_OVERHEAD, now);
           return this.roomFor(c.flow?.cls ?? 'bulk', c.avoid, c.ip.length + DATA_OVERHEAD, now).length > 0;
         },
-        () => this.drops.add('queue-timeout'),
+        (x) => {
+          this.drops.add('queue-timeout');
+          if (x.dataSeq === 0) this.droppedUnsent++;
+        },
       );
       if (!q) return;
       if (!this.dispatch(q, now)) {
         // Nothing usable after all (paths changed state): it is lost, and counted.
         this.drops.add('no-path');
+        if (q.dataSeq === 0) this.droppedUnsent++;
       }
     }
   }
@@ -626,6 +649,20 @@ export class Session {
     return out;
   }
 
+  /**
+   * The latest a peer's cross-path retransmission (S2-10) can arrive after the data it replaces
+   * should have: the peer calls a path suspect a third of its dead time after the first
+   * unanswered packet (same rule as tick()), then the copy needs a delay on another path;
+   * acks and ticks add their periods.
+   */
+  private peerResendWithinUs(): number {
+    let srtt = 0;
+    for (const p of this.paths) if (p.state.state === 'up' && p.state.srttUs > srtt) srtt = p.state.srttUs;
+    const ackUs = this.opts.ackIntervalMs * 1000;
+    const deadUs = Math.max(this.opts.pathDeadMs * 1000, 1.5 * srtt + ackUs);
+    return deadUs / 3 + srtt + 2 * ackUs + (this.opts.tickUs ?? 5000);
+  }
+
   private sendAck(p: SessionPath, now: number): void {
     if (!p.transport) return;
     p.state.ackPendingPackets = 0;
@@ -757,6 +794,8 @@ export class Session {
       flows: this.flows.size,
       redundantCopies: this.redundantCopies,
       retransmitted: this.retransmitted,
+      droppedUnsent: this.droppedUnsent,
+      highSpeed: this.highSpeed,
       lowLatency: this.lowLatency ? { sender: { ...this.lowLatency.sender.stats }, receiver: { ...this.lowLatency.receiver.stats } } : null,
     };
   }

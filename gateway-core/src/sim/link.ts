@@ -28,6 +28,8 @@ export function prng(seed: number): () => number {
 
 class Direction {
   private busyUntil = 0;
+  /** Rate now, Mbit/s (a step change is a call to SimLink.setRate). */
+  rateMbps: number;
   private readonly rand: () => number;
   delivered = 0;
   dropped = 0;
@@ -35,6 +37,7 @@ class Direction {
 
   constructor(private readonly clock: Clock, private readonly link: SimLink, private readonly opts: SimLinkOptions, seed: number) {
     this.rand = prng(seed);
+    this.rateMbps = opts.rateMbps;
   }
 
   carry(d: Buffer, to: SimEnd): void {
@@ -43,7 +46,7 @@ class Direction {
       this.dropped++;
       return;
     }
-    const bytesPerUs = (this.opts.rateMbps * 1e6) / 8 / 1e6;
+    const bytesPerUs = (this.rateMbps * 1e6) / 8 / 1e6;
     const start = Math.max(now, this.busyUntil);
     const backlog = (start - now) * bytesPerUs;
     if (backlog + d.length > this.opts.queueBytes) {
@@ -110,5 +113,11 @@ export class SimLink {
     b.peer = a;
     this.a = a;
     this.b = b;
+  }
+
+  /** Change the rate of both directions from now on (what is queued drains at the old rate). */
+  setRate(mbps: number): void {
+    this.aToB.rateMbps = mbps;
+    this.bToA.rateMbps = mbps;
   }
 }
