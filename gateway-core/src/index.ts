@@ -36,6 +36,7 @@ export * from './path/pmtu.js';
 export * from './path/pmtu-config.js';
 export * from './path/pmtu-gateway.js';
 export * from './rendezvous/index.js';
+export * from './sharing/index.js';
 export * from './k8s/index.js';
 export * from './pop/index.js';
 export * from './congestion/index.js';

@@ -91,6 +91,7 @@ describe('edge config', () => {
         routeTable: 7501,
         rulePriority: 7500,
       },
+      sharing: { listen: '', allow: [], lendCarriers: [], reverseAfterMs: 1000, retryMs: 2000 },
       dataPlane: {
         ...DATA_PLANE_DEFAULTS,
         pathPolicy: {},

@@ -11,6 +11,7 @@ import {
 import { readFile } from 'node:fs/promises';
 import { startEdgeUplink, type EdgeUplink } from '@braid/gateway-core';
 import { setLinkMtu, startGatewayPmtu, type GatewayPmtu } from '@braid/gateway-core';
+import { startEdgeSharing, type EdgeSharing, type EdgeSharingStatus } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
 import { CapUsage } from '@braid/gateway-core';
@@ -31,6 +32,8 @@ export interface EdgeStatus {
   drops: Record<string, number>;
   /** S2-5: radio KPIs per carrier and the vehicle's motion, from context.sources; S2-12 mode. */
   context: ContextSnapshot & { highSpeed: boolean };
+  /** Carrier sharing between edges: carriers lent (relay counters) and borrowed (links). */
+  sharing: EdgeSharingStatus | null;
 }
 
 /**
@@ -74,6 +77,8 @@ export class EdgeGateway {
   private uplink: EdgeUplink | undefined;
   /** Path MTU discovery of the current session (sets the TUN's MTU). */
   private pmtu: GatewayPmtu | undefined;
+  /** Edge-to-edge carrier sharing (gateway-core/src/sharing), when configured. */
+  private sharing: EdgeSharing | undefined;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
 
@@ -118,6 +123,14 @@ export class EdgeGateway {
     this.telemetry?.bindSession(r.sessionId, establishCtx);
     const mtu = Math.min(cfg.tunnel.mtu, r.tunnelMtu);
     await this.openSession(r);
+    this.sharing = await startEdgeSharing(cfg, {
+      cloudData: () => this.reply && { host: this.reply.dataEndpoint.host || parseHostPort(cfg.control.cloud).host, port: this.reply.dataEndpoint.port },
+      attach: (i, p) => {
+        p.onDatagram((d) => this.session?.receive(d));
+        this.session?.setTransport(i, p);
+      },
+      logger: this.log,
+    });
     this.tun.onPackets((pkts) => {
       const s = this.session;
       if (!s) return;
@@ -179,6 +192,7 @@ export class EdgeGateway {
     });
     this.applyHighSpeed();
     await Promise.all(cfg.carriers.map((c, i) => this.openPath(i, c.interface, dataHost, r.dataEndpoint.port)));
+    this.sharing?.reattach();
   }
 
   /**
@@ -236,7 +250,8 @@ export class EdgeGateway {
   private async openPath(i: number, iface: string, host: string, port: number): Promise<void> {
     const r = this.reply;
     const session = this.session;
-    if (!r || !session) return;
+    // A carrier lent by another edge has no transport of ours: sharing attaches its path.
+    if (!r || !session || this.cfg.carriers[i]?.lentBy) return;
     const name = this.cfg.carriers[i]?.name ?? String(i);
     const racing = this.cfg.dataPlane.racing;
     // Authenticity check for "connected": the session's keys, without touching its replay state.
@@ -375,6 +390,7 @@ export class EdgeGateway {
       reorder: this.session?.reorderStats() ?? null,
       drops: this.drops.toJSON(),
       context: { ...this.context(), highSpeed: this.highSpeed?.on ?? false },
+      sharing: this.sharing?.status() ?? null,
     };
   }
 
@@ -402,6 +418,7 @@ export class EdgeGateway {
     if (this.session) this.telemetry?.event({ kind: 'session.ended', sessionId: this.session.id, message: `session ${this.session.id} ended: edge stopping` });
     if (this.plan) await removeInterception(this.plan).catch((e: Error) => this.log.error({ err: e.message }, 'removing interception failed'));
     this.session?.close();
+    this.sharing?.stop();
     await this.pmtu?.stop();
     for (const p of this.paths) p?.close();
     this.tun?.close();

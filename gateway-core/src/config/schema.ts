@@ -12,6 +12,7 @@ import { checkAnomalyAfterKeepalive, racingSchema, streamListen } from '../racin
 import { contextSchema } from '../context/config.js';
 import { pathPolicySchema } from '../session/path-policy.js';
 import { pmtuSchema } from '../path/pmtu-config.js';
+import { lentBySchema, sharingSchema } from '../sharing/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const CARRIER_TECHNOLOGIES = ['lte', 'nr', 'umts', 'wifi', 'ethernet', 'satellite', 'other'] as const;
@@ -134,12 +135,15 @@ const carrierSchema = section({
     mnc: stringWhere('a quoted string of 2-3 digits (mobile network code, e.g. "01")', (s) => /^[0-9]{2,3}$/.test(s)).optional(),
     technology: oneOf(CARRIER_TECHNOLOGIES).optional(),
   }).optional(),
+  lentBy: lentBySchema.optional(),
 });
 
-function checkCarriersUnique(carriers: { name: string; interface: string }[], ctx: z.RefinementCtx) {
+function checkCarriersUnique(carriers: { name: string; interface: string; lentBy?: unknown }[], ctx: z.RefinementCtx) {
   for (const field of ['name', 'interface'] as const) {
     const firstAt = new Map<string, number>();
     carriers.forEach((c, i) => {
+      // Borrowed carriers (another edge's, sharing) are all reached through the LAN interface.
+      if (field === 'interface' && c.lentBy) return;
       const prev = firstAt.get(c[field]);
       if (prev === undefined) firstAt.set(c[field], i);
       else {
@@ -169,6 +173,7 @@ export const edgeConfigSchema = section({
     .min(1)
     .max(MAX_CARRIERS)
     .superRefine(checkCarriersUnique),
+  sharing: sharingSchema,
   tunnel: section(tunnelShape).prefault({}),
   interception: missingAsEmpty(section({
     clientSubnets: cidrList('a list of at least one IPv4 CIDR (the client subnets to intercept)').min(1),
