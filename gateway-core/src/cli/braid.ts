@@ -2,12 +2,15 @@
 // mutual TLS with an operator certificate) and prints human tables, or JSON with --json.
 //
 //   braid [options] status | paths | sessions | events [--after N] [--limit N]
+//   braid [options] policy get [--edge ID] | policy set FILE [--edge ID] | policy set --edge ID --clear
 //
 // Exit codes: 0 done; 1 the gateway could not be reached or refused the call; 2 usage error.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { callAdmin } from '../control/admin-client.js';
+import { callAdmin, type AdminCallOptions } from '../control/admin-client.js';
+import type { AdminPolicy } from '../control/admin-policy.js';
+import { policyCommand, policyFileJson, policyJsonView, renderPolicy, type PolicyCommand } from './policy.js';
 import type { AdminEvent, AdminPath, AdminSession, AdminStatus } from '../control/admin-api.js';
 import { ControlError } from '../control/errors.js';
 import type { AdminMethod } from '../control/admin-proto.js';
@@ -20,8 +23,13 @@ commands:
   status              the gateway in a few lines
   paths               every path of every session (carrier, state, RTT, rate, bytes)
   sessions            the sessions the gateway holds
-  events              the event timeline (path up/down/recovered, sessions), oldest first
+  events              the event timeline (path up/down/recovered, sessions, policy), oldest first
                       --after N: only events after sequence number N; --limit N: the newest N
+  policy get          the policy: on an edge the version in force; on the cloud the global
+                      policy (--edge ID: that edge's effective policy) and every edge's acks
+  policy set FILE     cloud only: validate, store and push a policy document (YAML or JSON,
+                      docs/policy.md); --edge ID: as that edge's override; --edge ID --clear:
+                      remove the override
 
 options:
   --target HOST:PORT  admin API of the gateway (env BRAID_ADMIN; default ${DEFAULT_ADMIN_TARGET})
@@ -32,8 +40,6 @@ options:
   --timeout MS        deadline of the call (default 5000)
   --json              print the API's answer as JSON instead of a table
   --help              this text
-
-"policy get|set" is not part of this CLI yet: it comes with the control-plane policy API.
 `;
 
 export interface CliIo {
@@ -101,6 +107,7 @@ export async function runBraidCli(argv: string[], io: CliIo): Promise<number> {
         target: { type: 'string' }, certs: { type: 'string' }, ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
         'server-name': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean', default: false },
         after: { type: 'string' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        edge: { type: 'string' }, clear: { type: 'boolean', default: false },
       },
     });
   } catch (e) {
@@ -113,12 +120,20 @@ export async function runBraidCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const [command, ...rest] = positionals;
+  let pc: PolicyCommand | undefined;
   if (command === 'policy') {
-    io.err('braid: "policy get|set" is not available yet: it comes with the control-plane policy API\n');
+    const r = policyCommand(rest, v.edge, v.clear === true);
+    if (typeof r === 'string') {
+      io.err(`braid: ${r}\n`);
+      return 2;
+    }
+    pc = r;
+  } else if (v.edge !== undefined || v.clear) {
+    io.err('braid: --edge and --clear belong to "policy get|set"\n');
     return 2;
   }
   const methods: Record<string, AdminMethod> = { status: 'GetStatus', paths: 'ListPaths', sessions: 'ListSessions', events: 'ListEvents' };
-  if (!command || !(command in methods) || rest.length > 0) {
+  if (!pc && (!command || !(command in methods) || rest.length > 0)) {
     io.err(`braid: ${command ? `unknown command "${[command, ...rest].join(' ')}"` : 'a command is required'}\n\n${USAGE}`);
     return 2;
   }
@@ -144,14 +159,12 @@ export async function runBraidCli(argv: string[], io: CliIo): Promise<number> {
   const limit = num('limit', v.limit, 0);
   if (timeout === undefined || after === undefined || limit === undefined) return 2;
   const target = v.target ?? io.env.BRAID_ADMIN ?? DEFAULT_ADMIN_TARGET;
-  const method = methods[command]!;
+  const callOpts = { target, tls: { ca, cert, key }, serverName: v['server-name'] ?? io.env.BRAID_SERVER_NAME, deadlineMs: timeout };
+  if (pc) return runPolicy(pc, callOpts, v.json === true, io);
+  const method = methods[command!]!;
   let reply: unknown;
   try {
-    reply = await callAdmin(
-      { target, tls: { ca, cert, key }, serverName: v['server-name'] ?? io.env.BRAID_SERVER_NAME, deadlineMs: timeout },
-      method,
-      method === 'ListEvents' ? { afterSeq: after, limit } : {},
-    );
+    reply = await callAdmin(callOpts, method, method === 'ListEvents' ? { afterSeq: after, limit } : {});
   } catch (e) {
     io.err(`braid: ${e instanceof ControlError ? e.message : (e as Error).message}\n`);
     return 1;
@@ -169,6 +182,35 @@ export async function runBraidCli(argv: string[], io: CliIo): Promise<number> {
     default: io.out(renderEvents(body as AdminEvent[]));
   }
   return 0;
+}
+
+async function runPolicy(pc: PolicyCommand, opts: AdminCallOptions, json: boolean, io: CliIo): Promise<number> {
+  try {
+    if (pc.action === 'get') {
+      const r = (await callAdmin(opts, 'GetPolicy', { edgeId: pc.edgeId })) as AdminPolicy;
+      io.out(json ? JSON.stringify(policyJsonView(r), null, 2) + '\n' : renderPolicy(r, table));
+      return 0;
+    }
+    let policyJson = '';
+    if (pc.file) {
+      try {
+        policyJson = await policyFileJson(pc.file);
+      } catch (e) {
+        io.err(`braid: cannot use ${pc.file}: ${(e as Error).message}\n`);
+        return 2;
+      }
+    }
+    const r = (await callAdmin(opts, 'SetPolicy', { policyJson, edgeId: pc.edgeId, clear: pc.clear })) as { version: number; sources: string[]; edgesNotified: number };
+    if (json) io.out(JSON.stringify(r, null, 2) + '\n');
+    else {
+      const what = pc.clear ? `override of edge ${pc.edgeId} removed` : pc.edgeId ? `override of edge ${pc.edgeId} stored` : 'global policy stored';
+      io.out(`${what}: version ${r.version} (${r.sources.join(', ') || 'defaults'}); pushed to ${r.edgesNotified} connected edge${r.edgesNotified === 1 ? '' : 's'}\n`);
+    }
+    return 0;
+  } catch (e) {
+    io.err(`braid: ${e instanceof ControlError ? e.message : (e as Error).message}\n`);
+    return 1;
+  }
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {

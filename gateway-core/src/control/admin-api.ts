@@ -68,6 +68,8 @@ export interface AdminApi {
   paths(): AdminPath[];
   sessions(): AdminSession[];
   events(afterSeq: number, limit: number): AdminEvent[];
+  /** GetPolicy / SetPolicy (admin-policy.ts); without it they answer UNIMPLEMENTED. */
+  policy?: import('./admin-policy.js').AdminPolicyApi;
 }
 
 export interface GatewayIdentity {

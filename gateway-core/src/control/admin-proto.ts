@@ -5,7 +5,7 @@ import { loadSync, type MethodDefinition, type PackageDefinition, type ServiceDe
 import { PROTO_LOADER_OPTIONS, protoDir } from './proto.js';
 
 export const ADMIN_SERVICE = 'braid.v1.AdminService';
-export const ADMIN_METHODS = ['GetStatus', 'ListPaths', 'ListSessions', 'ListEvents'] as const;
+export const ADMIN_METHODS = ['GetStatus', 'ListPaths', 'ListSessions', 'ListEvents', 'GetPolicy', 'SetPolicy'] as const;
 export type AdminMethod = (typeof ADMIN_METHODS)[number];
 
 let cached: PackageDefinition | undefined;

@@ -10,6 +10,8 @@ import type { EventLog } from '../telemetry/events.js';
 import type { TelemetryView } from '../telemetry/view.js';
 import { adminApiFrom, type AdminApi, type GatewayIdentity } from './admin-api.js';
 import { ADMIN_SERVICE, adminServiceDefinition } from './admin-proto.js';
+import type { AdminPolicyApi } from './admin-policy.js';
+import { ControlError } from './errors.js';
 import { commonName, hasCertificate } from './peer-cert.js';
 import { listenMtls } from './server.js';
 import type { ControlServer, TlsFiles } from './types.js';
@@ -56,15 +58,22 @@ function requireOperator(log: Logger, operatorOu: string): grpc.ServerIntercepto
   });
 }
 
-function unary<Req, Res>(fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> {
+/** A refusal (ControlError) keeps its status and reason; anything else is INTERNAL. */
+function unary<Req, Res>(log: Logger, fn: (req: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    try {
-      callback(null, fn(call.request));
-    } catch (e) {
-      callback({ code: grpc.status.INTERNAL, details: (e as Error).message });
-    }
+    Promise.resolve().then(() => fn(call.request)).then((r) => callback(null, r), (e: unknown) => {
+      if (e instanceof ControlError) callback({ code: e.code, details: e.details });
+      else {
+        log.error({ err: (e as Error).message }, 'admin call failed');
+        callback({ code: grpc.status.INTERNAL, details: (e as Error).message });
+      }
+    });
   };
 }
+
+const noPolicy = (): never => {
+  throw new ControlError(grpc.status.UNIMPLEMENTED, 'this gateway has no policy plane');
+};
 
 export async function startAdminGrpcServer(opts: AdminGrpcOptions): Promise<ControlServer> {
   const log = (opts.logger ?? silentLogger).child({ component: 'admin-api' });
@@ -72,10 +81,14 @@ export async function startAdminGrpcServer(opts: AdminGrpcOptions): Promise<Cont
   new HealthImplementation({ '': 'SERVING', [ADMIN_SERVICE]: 'SERVING' }).addToServer(grpcServer);
   const api = opts.api;
   grpcServer.addService(adminServiceDefinition(), {
-    GetStatus: unary(() => api.status()),
-    ListPaths: unary(() => ({ paths: api.paths() })),
-    ListSessions: unary(() => ({ sessions: api.sessions() })),
-    ListEvents: unary((req: { afterSeq?: number; limit?: number }) => ({ events: api.events(Number(req.afterSeq ?? 0), Number(req.limit ?? 0)) })),
+    GetStatus: unary(log, () => api.status()),
+    ListPaths: unary(log, () => ({ paths: api.paths() })),
+    ListSessions: unary(log, () => ({ sessions: api.sessions() })),
+    ListEvents: unary(log, (req: { afterSeq?: number; limit?: number }) => ({ events: api.events(Number(req.afterSeq ?? 0), Number(req.limit ?? 0)) })),
+    GetPolicy: unary(log, (req: { edgeId?: string }) => (api.policy ? api.policy.get(String(req.edgeId ?? '')) : noPolicy())),
+    SetPolicy: unary(log, (req: { policyJson?: string; edgeId?: string; clear?: boolean }) => (api.policy
+      ? api.policy.set({ policyJson: String(req.policyJson ?? ''), edgeId: String(req.edgeId ?? ''), clear: req.clear === true })
+      : noPolicy())),
   });
   const l = await listenMtls({ listen: opts.listen, tls: opts.tls, log, grpcServer, peerKind: 'operator', what: 'admin API' });
   return { port: l.port, close: () => l.close() };
@@ -94,11 +107,12 @@ export interface GatewayAdminConfig {
  */
 export async function startGatewayAdminApi(
   admin: GatewayAdminConfig, fallbackTls: TlsFiles | undefined, gw: GatewayIdentity, view: TelemetryView, events: EventLog, logger?: Logger,
+  policy?: AdminPolicyApi,
 ): Promise<ControlServer | undefined> {
   if (!admin.grpcListen) return undefined;
   const tls = admin.tls ?? fallbackTls;
   if (!tls) throw new Error(`admin.grpcListen is set but admin.tls is not: the ${gw.role}'s admin API needs a server certificate (admin.tls.ca/cert/key)`);
   return startAdminGrpcServer({
-    listen: admin.grpcListen, tls, operatorOu: admin.operatorOu, api: adminApiFrom(gw, view, events), ...(logger ? { logger } : {}),
+    listen: admin.grpcListen, tls, operatorOu: admin.operatorOu, api: { ...adminApiFrom(gw, view, events), ...(policy ? { policy } : {}) }, ...(logger ? { logger } : {}),
   });
 }

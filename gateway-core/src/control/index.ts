@@ -14,3 +14,5 @@ export * from './admin-server.js';
 export * from './admin-client.js';
 export * from './policy-proto.js';
 export * from './policy-service.js';
+export * from './policy-cloud.js';
+export * from './admin-policy.js';

@@ -5,3 +5,4 @@ export * from './merge.js';
 export * from './store.js';
 export * from './apply.js';
 export * from './client.js';
+export * from './file.js';
