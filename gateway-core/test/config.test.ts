@@ -103,6 +103,7 @@ describe('edge config', () => {
           weights: { p1: 2, p2: 1, p3: 3 },
           keepSeveralStreams: false,
           tlsPort: 443,
+          typeBindings: {},
         },
       },
       context: {

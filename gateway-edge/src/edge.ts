@@ -285,6 +285,7 @@ export class EdgeGateway {
       requestProbe: () => this.session?.setTransport(i, racer),
     });
     racer.onDatagram((d) => this.session?.receive(d));
+    for (const [type, stream] of Object.entries(racing.typeBindings)) if (stream !== undefined) racer.bindType(type, stream);
     this.paths[i] = racer;
     this.racers[i] = racer;
     session.setTransport(i, racer);

@@ -15,6 +15,12 @@ export interface Path {
    * route, send queue full); asynchronous send failures are reported through onError. Never throws.
    */
   send(datagram: Buffer): boolean;
+  /**
+   * S0-7: send a datagram of a packet type (the session passes the traffic class: realtime,
+   * interactive, bulk) on the stream bound to that type, when the path has several and one is
+   * bound (TransportRacer); otherwise like send(). Optional: paths without it get send().
+   */
+  sendTyped?(type: string, datagram: Buffer): boolean;
   /** Receive datagrams arriving on this path (edge side: the peer answers on the same link). */
   onDatagram(cb: (datagram: Buffer) => void): void;
   onError(cb: (err: Error) => void): void;

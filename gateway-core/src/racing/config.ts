@@ -28,6 +28,22 @@ export const racingSchema = section({
   keepSeveralStreams: bool().default(false),
   tcpPort: intIn(1, 65535).optional(),
   tlsPort: intIn(1, 65535).default(443),
+  // S0-7: a traffic class bound to a stream (1-based) goes on it while that stream is connected.
+  typeBindings: section({
+    realtime: intIn(1, 3).optional(),
+    interactive: intIn(1, 3).optional(),
+    bulk: intIn(1, 3).optional(),
+  }).prefault({}),
+}).superRefine((r, ctx) => {
+  for (const [type, stream] of Object.entries(r.typeBindings)) {
+    if (stream === undefined) continue;
+    if (stream > r.cascade.length) {
+      ctx.addIssue({ code: 'custom', path: ['typeBindings', type], input: stream, message: `expected a stream of the cascade (1..${r.cascade.length}), got ${stream}` });
+    } else if (!r.keepSeveralStreams) {
+      // Without it the losing streams close: a binding could never take effect.
+      ctx.addIssue({ code: 'custom', path: ['typeBindings', type], input: stream, message: 'expected keepSeveralStreams: true (a type can only be bound to a stream that is kept open)' });
+    }
+  }
 }).prefault({});
 
 export type RacingConfig = z.output<typeof racingSchema>;

@@ -432,7 +432,7 @@ export class Session {
       transmit: (linkId, seq, payload, retransmit) => {
         const p = this.paths[linkId];
         if (!p || !p.view.usable() || (this.policyActive && !this.allowedFor('realtime', this.views.filter((v) => v.usable())).includes(p.view))) return false;
-        return this.sendOnPath(p, payload, seq, Flags.LowLatency | (retransmit ? Flags.Retransmit : 0), clock.nowUs(), false);
+        return this.sendOnPath(p, payload, seq, Flags.LowLatency | (retransmit ? Flags.Retransmit : 0), clock.nowUs(), false, 'realtime');
       },
     });
     const receiver = new RedundantReceiver({
@@ -522,12 +522,13 @@ export class Session {
     let sent = false;
     targets.forEach((t, k) => {
       if (k > 0) this.redundantCopies++;
-      if (this.sendOnPath(this.paths[t.id] as SessionPath, q.ip, seq, q.flags | (k > 0 ? Flags.Redundant : 0), now)) sent = true;
+      if (this.sendOnPath(this.paths[t.id] as SessionPath, q.ip, seq, q.flags | (k > 0 ? Flags.Redundant : 0), now, true, f?.cls)) sent = true;
     });
     return sent;
   }
 
-  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true): boolean {
+  /** `type`: the packet's traffic class, for transports that bind types to streams (S0-7, Path.sendTyped). */
+  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true, type?: string): boolean {
     const wireBytes = ip.length + DATA_OVERHEAD;
     const pathSeq = p.state.nextSeq(wireBytes, now);
     const dg = this.codec.encodeData(p.state.id, pathSeq, flags | this.tierFlags(p), wireTime(now), dataSeq, ip);
@@ -537,7 +538,8 @@ export class Session {
     // The S4 class repairs its own losses; only the main sequence space is re-sent on failure.
     if (mainClass) p.state.keepForRetransmit(pathSeq, dataSeq, ip);
     p.controller.onSent?.(wireBytes, now);
-    if (!(p.transport as Path).send(dg)) {
+    const t = p.transport as Path;
+    if (!(type !== undefined && t.sendTyped ? t.sendTyped(type, dg) : t.send(dg))) {
       p.state.counters.sendErrors++;
       this.drops.add('send-error');
       return false;
