@@ -129,6 +129,10 @@ describe('edge context sources (S2-5) and the high-speed switch (S2-12)', { skip
     const msgs = log.split('\n').filter((l) => l.startsWith('{')).map((l) => String((JSON.parse(l) as { msg?: string }).msg));
     assert.equal(msgs.filter((m) => m === 'high-speed mode on (S2-12)').length, 1, 'switched on once');
     assert.equal(msgs.filter((m) => m === 'high-speed mode off (S2-12)').length, 1, 'switched off once');
+    // The session got each switch (Session.setHighSpeedMode logs what it applied).
+    const sessionSwitches = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; on?: boolean })
+      .filter((l) => l.msg === 'high-speed mode').map((l) => l.on);
+    assert.deepEqual(sessionSwitches, [true, false]);
     // No modem here (no mmcli, or no ModemManager running) and nothing listens on 29999: one
     // line each, however many polls.
     const mm = msgs.filter((m) => m.startsWith('mmcli not found') || m.startsWith('mmcli -L --output-json failed'));

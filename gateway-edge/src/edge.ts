@@ -358,13 +358,9 @@ export class EdgeGateway {
     return this.contextSource?.snapshot() ?? { radio: [] };
   }
 
-  /**
-   * S2-12: the session follows the high-speed state. Session.setHighSpeedMode belongs to the
-   * engine's S2-12 work; until a Session has it, the state is logged and shown in the status only.
-   */
+  /** S2-12: the session follows the high-speed state (short estimator windows, one more S4 copy). */
   private applyHighSpeed(): void {
-    const s = this.session as (Session & { setHighSpeedMode?: (on: boolean) => void }) | undefined;
-    s?.setHighSpeedMode?.(this.highSpeed?.on ?? false);
+    this.session?.setHighSpeedMode(this.highSpeed?.on ?? false);
   }
 
   private toTun(ip: Buffer): void {
