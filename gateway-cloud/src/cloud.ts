@@ -11,7 +11,8 @@ import {
 } from '@braid/gateway-core';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { FileStateStore, Fleet, MemoryStateStore, RecordingSink, telemetryService, type TelemetryServiceHandle } from '@braid/gateway-core';
+import { FileStateStore, Fleet, MemoryStateStore, telemetryService, type TelemetryServiceHandle } from '@braid/gateway-core';
+import { cloudPolicyAdmin, startCloudPolicy, type CloudPolicy } from '@braid/gateway-core';
 import { deleteRoute, setRouteMtu, startGatewayPmtu, type GatewayPmtu } from '@braid/gateway-core';
 import { createRendezvousService, type RendezvousServiceHandle } from '@braid/gateway-core';
 import { AddressPool } from './address-pool.js';
@@ -59,8 +60,8 @@ export class CloudGateway {
   private telemetrySvc: TelemetryServiceHandle | undefined;
   /** S1 rendezvous for edges that dial each other (gateway-core/src/rendezvous, docs/rendezvous.md). */
   rendezvous: RendezvousServiceHandle | undefined;
-  /** Derived overlays until a policy store takes them (the policy control plane is not wired in yet). */
-  readonly fleetOverlays = new RecordingSink();
+  /** Policy store, policy file and PolicyService (docs/policy.md); the fleet's overlays go into the store. */
+  private policy: CloudPolicy | undefined;
   /** Several replicas: discovery and forwarding to a session's owner (undefined when alone). */
   private cluster: Cluster | undefined;
   /** S2-13: this PoP's delay to the destinations edges ask about (braid.v1.PopService). */
@@ -75,7 +76,9 @@ export class CloudGateway {
     const view = this.telemetryView();
     this.telemetry = Telemetry.start({ role: 'cloud', id: cfg.id, version: VERSION, settings: cfg.telemetry, view, logger: this.log });
     const tm = this.telemetry;
-    this.adminApi = await startGatewayAdminApi(cfg.admin, cfg.control.tls, { role: 'cloud', id: cfg.id, version: VERSION, ready: () => this.started }, view, tm.events, this.log);
+    const policy = (this.policy = await startCloudPolicy(cfg.policy, this.log));
+    this.adminApi = await startGatewayAdminApi(cfg.admin, cfg.control.tls, { role: 'cloud', id: cfg.id, version: VERSION, ready: () => this.started }, view, tm.events, this.log,
+      cloudPolicyAdmin(policy.store, () => policy.service.edges()));
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
       this.admin = await startAdminServer(host, port, {
@@ -96,14 +99,14 @@ export class CloudGateway {
     await this.openStreamListeners();
     const fl = cfg.fleet;
     this.fleet = new Fleet({
-      store: fl.stateFile ? new FileStateStore(resolve(fl.stateFile)) : new MemoryStateStore(), sink: this.fleetOverlays,
+      store: fl.stateFile ? new FileStateStore(resolve(fl.stateFile)) : new MemoryStateStore(), sink: policy.store,
       samplesPerCarrier: fl.historySamples, logger: this.log,
     });
     await this.fleet.start();
     this.prober.start();
     this.telemetrySvc = telemetryService({ fleet: this.fleet, maxStreams: fl.maxReportingEdges, logger: this.log });
     this.control = await startControlServer({
-      services: [this.telemetrySvc.service, (this.rendezvous = createRendezvousService({ logger: this.log })).service, popService(this.prober)],
+      services: [this.telemetrySvc.service, policy.service.service, (this.rendezvous = createRendezvousService({ logger: this.log })).service, popService(this.prober)],
       listen: cfg.control.listen,
       tls: cfg.control.tls,
       logger: this.log,
@@ -363,7 +366,9 @@ export class CloudGateway {
     this.stopping = true;
     // The last metric export should still show the sessions that are about to end.
     await this.telemetry?.flush();
+    this.policy?.service.close();
     await this.control?.close();
+    await this.policy?.close();
     this.rendezvous?.close();
     this.prober.stop();
     await this.fleet?.close();

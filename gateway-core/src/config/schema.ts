@@ -168,6 +168,8 @@ export const edgeConfigSchema = section({
     tls: tlsSchema,
     helloTimeoutMs: intIn(100, 60000).default(5000),
     retryMs: intIn(100, 60000).default(2000),
+    /** Follow the cloud's policy stream (braid.v1.PolicyService, docs/policy.md). */
+    watchPolicy: bool().default(true),
   })),
   carriers: listOf(carrierSchema, `a list of 1 to ${MAX_CARRIERS} carriers`)
     .min(1)
@@ -241,6 +243,12 @@ export const cloudConfigSchema = section({
   admin: adminSchema('127.0.0.1:9465'),
   telemetry: telemetrySchema,
   fleet: fleetSchema,
+  /** Policy for the edges (gateway-core/src/policy, docs/policy.md). */
+  policy: section({
+    file: filePath('a path to the policy document (YAML or JSON, docs/policy.md)').optional(),
+    stateFile: filePath('a path to the JSON file where the cloud keeps policies, overrides, overlays and versions').optional(),
+    heartbeatMs: intIn(100, 60000).default(5000),
+  }).prefault({}),
   log: logSchema,
 });
 
