@@ -14,6 +14,8 @@ import { setLinkMtu, startGatewayPmtu, type GatewayPmtu } from '@braid/gateway-c
 import { startEdgeSharing, type EdgeSharing, type EdgeSharingStatus } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
+import { EdgePolicy } from './policy-client.js';
+import { edgePolicyAdmin } from '@braid/gateway-core';
 import { CapUsage } from '@braid/gateway-core';
 import { contextFromConfig, HighSpeedWatch, type CompositeSource, type ContextSnapshot } from '@braid/gateway-core';
 
@@ -64,6 +66,8 @@ export class EdgeGateway {
   private stopping = false;
   private started = false;
   private telemetry: Telemetry | undefined;
+  /** The cloud's policy stream and what it puts in force (policy-client.ts). */
+  private policy: EdgePolicy | undefined;
   private adminApi: ControlServer | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private allDownSince: number | undefined;
@@ -91,7 +95,15 @@ export class EdgeGateway {
     this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind) });
     // S2-5: reports carry the context (radio per carrier, motion).
     if (this.uplink) this.uplink.context = () => this.context();
-    this.adminApi = await startGatewayAdminApi(cfg.admin, undefined, { role: 'edge', id: cfg.id, version: VERSION, ready: () => this.isReady() }, view, tm.events, this.log);
+    if (cfg.control.watchPolicy) {
+      this.policy = new EdgePolicy({
+        target: cfg.control.cloud, tls: cfg.control.tls, serverName: cfg.control.serverName, carriers: cfg.carriers.map((c) => c.name), telemetry: () => this.telemetry, logger: this.log,
+      });
+    }
+    const policy = this.policy;
+    this.adminApi = await startGatewayAdminApi(cfg.admin, undefined, { role: 'edge', id: cfg.id, version: VERSION, ready: () => this.isReady() }, view, tm.events, this.log,
+      policy ? edgePolicyAdmin(() => policy.status()) : undefined);
+    policy?.start();
     if (cfg.admin.listen) {
       const { host, port } = parseHostPort(cfg.admin.listen);
       this.admin = await startAdminServer(host, port, {
@@ -191,6 +203,7 @@ export class EdgeGateway {
       capUsage: (this.capUsage ??= new CapUsage(cfg.dataPlane.capStateFile || undefined)),
     });
     this.applyHighSpeed();
+    this.policy?.attach(this.session);
     await Promise.all(cfg.carriers.map((c, i) => this.openPath(i, c.interface, dataHost, r.dataEndpoint.port)));
     this.sharing?.reattach();
   }
@@ -409,6 +422,7 @@ export class EdgeGateway {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.policy?.stop();
     if (this.watchdog) clearInterval(this.watchdog);
     if (this.contextTimer) clearInterval(this.contextTimer);
     await this.contextSource?.stop();
