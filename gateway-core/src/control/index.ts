@@ -16,3 +16,4 @@ export * from './policy-proto.js';
 export * from './policy-service.js';
 export * from './policy-cloud.js';
 export * from './admin-policy.js';
+export * from './carrier-relay.js';
