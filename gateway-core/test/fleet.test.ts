@@ -55,8 +55,10 @@ test('degradation: loss rising, RTT rising and SINR falling are each detected; s
   assert.equal(degradation(samples([...repeat(7, { rttMs: 10 }), ...repeat(3, { rttMs: 25 })])), undefined, 'x2.5 but only +15 ms');
   assert.match(degradation(samples([...repeat(7, { sinrDb: 12 }), ...repeat(3, { sinrDb: 2 })])) ?? '', /SINR falling/);
   assert.equal(degradation(samples([...repeat(7, { sinrDb: 25 }), ...repeat(3, { sinrDb: 15 })])), undefined, 'fell 10 dB but still good');
-  assert.equal(degradation(samples([...repeat(7, { state: 'up' }), ...repeat(3, { state: 'down' })])), 'path went down');
-  assert.equal(degradation(samples([...repeat(7, { state: 'up' }), ...repeat(2, { state: 'down' }), { state: 'up' }])), undefined, 'back up');
+  assert.equal(degradation(samples([...repeat(7, { state: 'up' }), { state: 'down' }])), 'path went down', 'at the first down report');
+  assert.equal(degradation(samples([...repeat(7, { state: 'up' }), ...repeat(2, { state: 'down' }), { state: 'up' }])), 'path went down', 'one answer is not recovery');
+  assert.equal(degradation(samples([...repeat(7, { state: 'up' }), ...repeat(2, { state: 'down' }), ...repeat(3, { state: 'up' })])), undefined, 'back up for 3 reports');
+  assert.equal(degradation(samples([...repeat(2, { state: 'probing' }), { state: 'down' }])), undefined, 'never up: nothing to compare with');
   assert.equal(degradation(samples(repeat(RULES.recentSamples + RULES.minBaseline - 1, { lossRate: 0.5 }))), undefined, 'too little history');
 });
 

@@ -54,10 +54,10 @@ export function degradation(samples: CarrierSample[]): string | undefined {
   if (samples.length < R.recentSamples + R.minBaseline) return undefined;
   const recent = samples.slice(-R.recentSamples);
   const base = samples.slice(-(R.recentSamples + R.baselineSamples), -R.recentSamples);
-  // A carrier that went down (the data plane already moved its traffic, in-band) stays demoted
-  // until its history looks healthy again, so that it does not take primary traffic back at its
-  // first answer.
-  if (recent.every((s) => s.state === 'down') && base.filter((s) => s.state === 'up').length >= R.minBaseline) return 'path went down';
+  // A carrier that went down (the data plane already moved its traffic, in-band) is demoted at its
+  // first down report, and stays demoted until its last recentSamples reports are up again, so that
+  // it does not take primary traffic back at its first answer.
+  if (recent.some((s) => s.state === 'down') && base.filter((s) => s.state === 'up').length >= R.minBaseline) return 'path went down';
   const lr = values(recent, (s) => s.lossRate);
   const lb = values(base, (s) => s.lossRate);
   if (lr.length === recent.length && lb.length >= R.minBaseline) {

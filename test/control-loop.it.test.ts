@@ -1,0 +1,143 @@
+// The control loop, measured on real namespaces: carrier lte-b's link emulator blacks out at
+// scheduled times (its spec's outages); for each blackout we time
+//   - the data plane's in-band reaction: the edge declares the path down (its /status), which
+//     needs no cloud at all;
+//   - the slow loop: the edge's telemetry report reaches the cloud, whose fleet derives the
+//     `fleet.degradation` overlay demoting lte-b (the cloud's log line, with its timestamp);
+//   - the end of the loop: the cloud's policy store puts the overlay into a new policy version,
+//     PolicyService pushes it and the edge applies it (the edge's policy.applied event naming
+//     the fleet.degradation overlay).
+// p50/p99 are printed (with as few events as a test can afford, p99 is the largest value).
+// Functional bounds only: the path is declared down within the 4 s blackout and the overlay
+// derived within 5 s of its start. A path carrying traffic is declared down after pathDeadMs
+// (300 ms); one the scheduler leaves idle at that moment only after three unanswered keepalives
+// (about 3 s), which is why the blackouts last 4 s.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
+import { requireRoot } from './harness/root.js';
+import { isRoot } from './harness/root.js';
+
+const OUTAGE_AT_S = [22, 31, 40, 49];
+const OUTAGE_FOR_S = 4;
+const link = { rateMbps: 20, delayMs: 15 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+interface LogLine { time: number; msg?: string; source?: string; edgeId?: string; reasons?: string[] }
+
+describe('control loop: carrier degradation -> cloud overlay -> edge policy', { timeout: 150_000 }, () => {
+  let fx: TunnelFixture | undefined;
+
+  before(async () => {
+    if (!isRoot()) return;
+    fx = await startTunnelFixture({
+      name: 'braid-control-loop',
+      carriers: [
+        { name: 'lte-a', emulate: { up: link, down: link } },
+        {
+          name: 'lte-b',
+          emulate: {
+            up: { ...link, outages: OUTAGE_AT_S.map((atS) => ({ atS, forS: OUTAGE_FOR_S })) },
+            down: { ...link, outages: OUTAGE_AT_S.map((atS) => ({ atS, forS: OUTAGE_FOR_S })) },
+          },
+        },
+      ],
+      // A download through the tunnel keeps both carriers active: an active path is suspect a third
+      // of its dead time after an answer is overdue and down after pathDeadMs (an idle one only
+      // after three unanswered keepalives).
+      files: { 'stream.bin': 64 * 1024 * 1024 },
+      // Reports every second when stable, so the overlay is withdrawn between blackouts.
+      gateways: () => ({ edge: { uplink: { stableIntervalMs: 1000 } } }),
+    });
+  });
+
+  after(async () => {
+    await fx?.stop();
+  });
+
+  test('each blackout: path down in-band, demotion overlay derived by the cloud; p50/p99 reported', async (t) => {
+    if (!requireRoot(t) || !fx) return;
+    const { topo, gw, nginx } = fx;
+    const download = topo.spawn(topo.ns.client, ['curl', '-sS', '--limit-rate', '1000k', '--max-time', '120', '-o', '/dev/null', nginx.url('stream.bin')], { name: 'curl' });
+    t.after(() => topo.release(download));
+    // The emulator's clock: outages count from its start.
+    const probeAt = Date.now();
+    const st = await topo.emulatorStats(1);
+    const emuStart = (probeAt + Date.now()) / 2 - st.t * 1000;
+    const events = OUTAGE_AT_S.map((s) => emuStart + s * 1000).filter((at) => at > Date.now() + 500);
+    assert.ok(events.length >= 3, `the gateways came up too late: only ${events.length} blackouts left to measure`);
+
+    // In-band: poll the edge's path state.
+    const downAt: number[] = [];
+    const seen: Record<string, number> = {};
+    let wasDown = false;
+    const end = (events[events.length - 1] ?? 0) + OUTAGE_FOR_S * 1000 + 3000;
+    while (Date.now() < end) {
+      const s = await gw.edgeStatus().catch(() => undefined);
+      const state = s ? (s.paths.find((p) => p.name === 'lte-b')?.state ?? `no lte-b in ${s.paths.map((p) => p.name).join(',')}`) : 'no status';
+      seen[state] = (seen[state] ?? 0) + 1;
+      const down = state === 'down';
+      if (down && !wasDown) downAt.push(Date.now());
+      wasDown = down;
+      await sleep(25);
+    }
+    await sleep(1000);
+
+    const cloudLog = (await readFile(gw.logs.cloud, 'utf8')).split('\n').flatMap((l): LogLine[] => {
+      try {
+        return [JSON.parse(l) as LogLine];
+      } catch {
+        return [];
+      }
+    });
+    const derived = cloudLog.filter((l) => l.msg === 'fleet overlay derived' && l.source === 'fleet.degradation' && (l.reasons ?? []).some((r) => r.startsWith('lte-b')));
+    const edgeEvents = await topo.exec(topo.ns.edge, ['curl', '-sS', '--max-time', '2', 'http://127.0.0.1:9464/events'], { allowFailure: true });
+    const applied = ((): { time: number; attributes: Record<string, unknown> }[] => {
+      try {
+        const body = JSON.parse(edgeEvents.stdout) as { events?: { kind: string; time: number; attributes: Record<string, unknown> }[] } | { kind: string; time: number; attributes: Record<string, unknown> }[];
+        const list = Array.isArray(body) ? body : (body.events ?? []);
+        return list.filter((e) => e.kind === 'policy.applied' && String(e.attributes['braid.policy.sources'] ?? '').includes('fleet.degradation'));
+      } catch {
+        return [];
+      }
+    })();
+
+    const rows: { inbandMs: number | undefined; derivedMs: number | undefined; reason: string | undefined; appliedMs: number | undefined }[] = [];
+    for (const [k, at] of events.entries()) {
+      const next = events[k + 1] ?? Infinity;
+      const d = downAt.find((x) => x >= at && x < next);
+      const o = derived.find((l) => l.time >= at && l.time < next);
+      const a = o ? applied.find((e) => e.time >= o.time && e.time < next) : undefined;
+      rows.push({ inbandMs: d === undefined ? undefined : d - at, derivedMs: o ? o.time - at : undefined, reason: o?.reasons?.join('; '), appliedMs: a ? a.time - at : undefined });
+    }
+    const col = (f: (r: (typeof rows)[number]) => number | undefined) => rows.map(f).filter((x): x is number => x !== undefined);
+    const summary = (xs: number[]) => (xs.length ? `p50 ${percentile(xs, 50).toFixed(0)} ms, p99 ${percentile(xs, 99).toFixed(0)} ms (n=${xs.length})` : 'not measured');
+    const out = {
+      blackouts: rows.length,
+      inBandPathDown: summary(col((r) => r.inbandMs)),
+      cloudOverlayDerived: summary(col((r) => r.derivedMs)),
+      edgeRunningNewPolicy: summary(col((r) => r.appliedMs)),
+      // The control plane's own share: from the edge declaring the path down to the edge running the policy.
+      pathDownToPolicyApplied: summary(col((r) => (r.appliedMs !== undefined && r.inbandMs !== undefined ? r.appliedMs - r.inbandMs : undefined))),
+      rows,
+      statesPolled: seen,
+    };
+    t.diagnostic(JSON.stringify(out));
+    console.log(`# control loop: ${JSON.stringify(out)}`);
+    const inband = col((r) => r.inbandMs);
+    const derivedMs = col((r) => r.derivedMs);
+    assert.equal(inband.length, rows.length, `lte-b declared down in ${inband.length} of ${rows.length} blackouts: ${JSON.stringify(rows)}`);
+    for (const ms of inband) assert.ok(ms < OUTAGE_FOR_S * 1000, `in-band reaction ${ms} ms`);
+    assert.equal(derivedMs.length, rows.length, `the cloud derived a demotion of lte-b for ${derivedMs.length} of ${rows.length} blackouts: ${JSON.stringify(rows)}`);
+    for (const ms of derivedMs) assert.ok(ms < 5000, `overlay derived ${ms} ms after the blackout began`);
+    const appliedMs = col((r) => r.appliedMs);
+    assert.equal(appliedMs.length, rows.length, `the edge ran a policy with the fleet's demotion after ${appliedMs.length} of ${rows.length} blackouts: ${JSON.stringify(rows)}`);
+    for (const ms of appliedMs) assert.ok(ms < 6000, `policy applied on the edge ${ms} ms after the blackout began`);
+  });
+});
