@@ -118,7 +118,7 @@ describe('carrier sharing between two edges on one LAN', { skip: !isRoot() && pr
       carriers: [{ name: 'lte-b', interface: 'wanb' }],
       tunnel: { device: 'braid0' },
       interception: { clientSubnets: ['10.13.0.0/24'], multipathDestinations: [`${topo.addr.server}/32`] },
-      sharing: { listen: `${LAN.b}:${SHARE_PORT}`, allow: ['edge-a'], reverseAfterMs: 500 },
+      sharing: { listen: `${LAN.b}:${SHARE_PORT}`, allow: ['edge-a'] },
       admin: { listen: EDGE_ADMIN },
       log: { level: 'info' },
     }));
@@ -129,7 +129,9 @@ describe('carrier sharing between two edges on one LAN', { skip: !isRoot() && pr
           { name: 'lte-a', interface: 'wan0' },
           { name: 'b-lte', interface: 'peer0', lentBy: { peer: 'edge-b', address: `${LAN.b}:${SHARE_PORT}`, carrier: 0 } },
         ],
-        sharing: { advertise: LAN.a, retryMs: 500 },
+        // B starts after A: A's first direct dial finds nobody and is repeated every second; the
+        // window before B dials back is longer than that, so the direct link wins once B listens.
+        sharing: { advertise: LAN.a, retryMs: 500, reverseAfterMs: 3000 },
       },
     });
     startB();

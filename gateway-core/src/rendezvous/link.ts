@@ -31,6 +31,8 @@ export type RefusalReason = 'unknown' | 'stale' | 'forged' | 'not-allowed' | 'ma
 /** Most bytes queued on a link before send() drops (a LAN link must not buffer without bound). */
 const MAX_QUEUE_BYTES = 512 * 1024;
 const MAX_HANDSHAKE_FRAME = 2048;
+/** The initiator's direct dial is repeated this often while the race is undecided. */
+const FORWARD_RETRY_MS = 1000;
 
 type Msg = { t: 'hello'; v: number; intent: string; from: string; mode: LinkDirection; nonce: string }
   | { t: 'auth'; nonce?: string; proof: string }
@@ -267,12 +269,24 @@ export class RendezvousPeer {
       const k: Known = { intent, role: 'initiator', expiresAt: nowMs() + intent.expiresInMs, state: 'pending', span };
       const won = new Promise<PeerLink>((resolve) => { k.won = resolve; });
       this.known.set(intent.intentId, k);
-      if (direct) {
+      // The direct dial first, and again every FORWARD_RETRY_MS while nothing is connected (the
+      // target may only just have started listening): a direct path is preferred to a dial-back.
+      let dialing = false;
+      const forward = (): void => {
+        if (!direct || dialing || k.state !== 'pending') return;
+        dialing = true;
         span.addEvent('forward.dial', { 'braid.rendezvous.address': `${direct.host}:${direct.port}` });
-        void this.dial(k, direct, 'forward');
-      }
-      const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), o.timeoutMs ?? ttlMs).unref());
-      const link = await Promise.race([won, timeout]);
+        void this.dial(k, direct, 'forward').finally(() => { dialing = false; });
+      };
+      forward();
+      const redial = setInterval(forward, FORWARD_RETRY_MS);
+      redial.unref();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), o.timeoutMs ?? ttlMs); });
+      const link = await Promise.race([won, timeout]).finally(() => {
+        clearInterval(redial);
+        clearTimeout(timer);
+      });
       if (!link) {
         k.state = 'done';
         await this.opts.rendezvous.resolve(intent.intentId, 'INTENT_OUTCOME_CANCELLED').catch(() => undefined);
