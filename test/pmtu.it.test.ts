@@ -158,6 +158,12 @@ describe('path MTU discovery: a carrier with a 1280-byte hop and no ICMP', { ski
     assert.ok(found > 1000 && found <= PATH_LIMIT && found >= PATH_LIMIT - PRECISION, `lte-a MTU ${found}, limit ${PATH_LIMIT}`);
     assert.equal(wide[0]!.attributes['braid.path.mtu'], 1400 + OVERHEAD, 'lte-b passes the full configured size');
     assert.equal(tun, found - OVERHEAD);
+    // Both gateways report it in /status.
+    const es = (await gw.edgeStatus()) as unknown as { pathMtu: { tunnelMtu: number; paths: { name: string; mtu: number; live: boolean }[] } };
+    assert.equal(es.pathMtu.tunnelMtu, tun);
+    assert.deepEqual(es.pathMtu.paths.map((p) => [p.name, p.mtu, p.live]), [['lte-a', found, true], ['lte-b', 1400 + OVERHEAD, true]]);
+    const cs = (await gw.cloudStatus()) as unknown as { sessions: { tunnelMtu: number | null }[] };
+    assert.equal(cs.sessions[0]?.tunnelMtu, route);
   });
 
   test('large TCP transfers both ways are byte-identical, clamped: the client never fragments and is never told to', async () => {

@@ -333,6 +333,8 @@ export class CloudGateway {
       sessions: [...this.sessions.values()].map((cs) => ({
         id: cs.session.id, edge: cs.edgeId, tunnelAddress: numberToIpv4(cs.address), from: cs.peer.address,
         reorder: cs.session.reorderStats(), engine: cs.session.engineStats(),
+        // Path MTU discovery cloud -> edge: the MTU of the route to this edge (null when off).
+        tunnelMtu: cs.pmtu?.discovery.tunnelMtu ?? null,
       })),
       paths,
       tunnel: tunStatsOf(this.tun),

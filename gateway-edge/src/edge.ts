@@ -10,7 +10,7 @@ import {
 } from '@braid/gateway-core';
 import { readFile } from 'node:fs/promises';
 import { startEdgeUplink, type EdgeUplink } from '@braid/gateway-core';
-import { setLinkMtu, startGatewayPmtu, type GatewayPmtu } from '@braid/gateway-core';
+import { setLinkMtu, startGatewayPmtu, type GatewayPmtu, type PmtuPathStatus } from '@braid/gateway-core';
 import { startEdgeSharing, type EdgeSharing, type EdgeSharingStatus } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
@@ -36,6 +36,8 @@ export interface EdgeStatus {
   context: ContextSnapshot & { highSpeed: boolean };
   /** Carrier sharing between edges: carriers lent (relay counters) and borrowed (links). */
   sharing: EdgeSharingStatus | null;
+  /** Path MTU discovery: the tunnel MTU and each path's (null when dataPlane.pmtu.enabled is false). */
+  pathMtu: { tunnelMtu: number; paths: PmtuPathStatus[] } | null;
 }
 
 /**
@@ -401,6 +403,7 @@ export class EdgeGateway {
       drops: this.drops.toJSON(),
       context: { ...this.context(), highSpeed: this.highSpeed?.on ?? false },
       sharing: this.sharing?.status() ?? null,
+      pathMtu: this.pmtu ? { tunnelMtu: this.pmtu.discovery.tunnelMtu, paths: this.pmtu.discovery.status() } : null,
     };
   }
 
