@@ -15,7 +15,7 @@ import { startEdgeSharing, type EdgeSharing, type EdgeSharingStatus } from '@bra
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
 import { VERSION } from './version.js';
 import { EdgePolicy } from './policy-client.js';
-import { edgePolicyAdmin } from '@braid/gateway-core';
+import { CarrierRelay, edgePolicyAdmin } from '@braid/gateway-core';
 import { CapUsage } from '@braid/gateway-core';
 import { contextFromConfig, HighSpeedWatch, type CompositeSource, type ContextSnapshot } from '@braid/gateway-core';
 
@@ -70,6 +70,8 @@ export class EdgeGateway {
   private telemetry: Telemetry | undefined;
   /** The cloud's policy stream and what it puts in force (policy-client.ts). */
   private policy: EdgePolicy | undefined;
+  /** control.viaCarriers: Hello and the policy stream go through it (any live carrier). */
+  private controlRelay: CarrierRelay | undefined;
   private adminApi: ControlServer | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private allDownSince: number | undefined;
@@ -97,9 +99,14 @@ export class EdgeGateway {
     this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind) });
     // S2-5: reports carry the context (radio per carrier, motion).
     if (this.uplink) this.uplink.context = () => this.context();
+    if (cfg.control.viaCarriers) {
+      this.controlRelay = await CarrierRelay.start({
+        remote: cfg.control.cloud, carriers: cfg.carriers.filter((c) => !c.lentBy).map((c) => ({ name: c.name, interface: c.interface })), logger: this.log,
+      });
+    }
     if (cfg.control.watchPolicy) {
       this.policy = new EdgePolicy({
-        target: cfg.control.cloud, tls: cfg.control.tls, serverName: cfg.control.serverName, carriers: cfg.carriers.map((c) => c.name), telemetry: () => this.telemetry, logger: this.log,
+        ...this.controlTarget(), tls: cfg.control.tls, carriers: cfg.carriers.map((c) => c.name), telemetry: () => this.telemetry, logger: this.log,
       });
     }
     const policy = this.policy;
@@ -317,7 +324,7 @@ export class EdgeGateway {
       try {
         const reply = await sendHello(
           {
-            target: cfg.control.cloud, tls: cfg.control.tls, serverName: cfg.control.serverName, deadlineMs: cfg.control.helloTimeoutMs,
+            ...this.controlTarget(), tls: cfg.control.tls, deadlineMs: cfg.control.helloTimeoutMs,
             headers: span && tm ? traceHeaders(tm.contextOf(span, parent)) : {},
           },
           {
@@ -422,10 +429,17 @@ export class EdgeGateway {
     };
   }
 
+  /** Where control-plane calls go: the carrier relay (TLS still verified against the cloud's name) or the cloud itself. */
+  private controlTarget(): { target: string; serverName: string | undefined } {
+    const r = this.controlRelay;
+    return r ? { target: r.target, serverName: this.cfg.control.serverName ?? r.serverName } : { target: this.cfg.control.cloud, serverName: this.cfg.control.serverName };
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.policy?.stop();
+    this.controlRelay?.close();
     if (this.watchdog) clearInterval(this.watchdog);
     if (this.contextTimer) clearInterval(this.contextTimer);
     await this.contextSource?.stop();

@@ -170,6 +170,8 @@ export const edgeConfigSchema = section({
     retryMs: intIn(100, 60000).default(2000),
     /** Follow the cloud's policy stream (braid.v1.PolicyService, docs/policy.md). */
     watchPolicy: bool().default(true),
+    /** Control connections through the carrier relay, over whichever carrier reaches the cloud (docs/control-plane.md). */
+    viaCarriers: bool().default(false),
   })),
   carriers: listOf(carrierSchema, `a list of 1 to ${MAX_CARRIERS} carriers`)
     .min(1)
