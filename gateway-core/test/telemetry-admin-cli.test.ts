@@ -152,6 +152,12 @@ describe('braid CLI against the admin gRPC API', () => {
     assert.match(noCerts.err, /operator certificate is needed/);
   });
 
+  test('policy get on a gateway without a policy plane: UNIMPLEMENTED, said so', async () => {
+    const r = await cli([...operator(), 'policy', 'get']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^braid: admin call to .* failed: UNIMPLEMENTED: this gateway has no policy plane$/m);
+  });
+
   test('the package bin runs the same CLI', async () => {
     const out = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, [join(REPO, 'gateway-core/bin/braid.mjs'), 'status'], {

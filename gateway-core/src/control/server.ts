@@ -73,6 +73,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_CONTROL_MESSAGE_BYTES,
     'grpc.max_concurrent_streams': 64,
+    // Long-lived streams (policy, telemetry): the server pings too, so a stream whose edge vanished
+    // with its carrier is closed within ~30 s instead of lingering until TCP gives up.
+    'grpc.keepalive_time_ms': 20_000,
+    'grpc.keepalive_timeout_ms': 10_000,
   });
 
   const health = new HealthImplementation({
