@@ -1,6 +1,8 @@
 // Path policy end to end (issue 8's tiers and caps, applied by the engine): three carriers,
-// lte-a primary, lte-b primary with a data cap, lte-c backup, configured on the edge only (the
-// cloud follows the tiers the edge advertises in-band).
+// lte-a primary, lte-b primary with a data cap, lte-c backup. The policy is the cloud's (its
+// policy file), streamed to the edge (braid.v1.PolicyService) and put in force there with
+// Session.setPathPolicy; the edge counts the cap in its state file (dataPlane.capStateFile),
+// and the cloud's own session follows the tiers the edge advertises in-band.
 //   1. A download that needs more than lte-b's cap: traffic moves off lte-b when the cap is
 //      reached, the transfer completes byte-identical, lte-b's counters stop near the cap, the
 //      count is in the state file, and the backup carried no data.
@@ -8,7 +10,7 @@
 // Needs root (namespaces, TUN).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, requireRoot } from './harness/root.js';
@@ -44,19 +46,26 @@ describe('path policy: a data cap and a backup carrier', { skip: !isRoot() && pr
   before(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'braid-caps-'));
     capFile = join(stateDir, 'caps.json');
+    const policyFile = join(stateDir, 'policy.json');
+    await writeFile(policyFile, JSON.stringify({ carriers: { 'lte-b': { dataCap: { bytes: CAP } }, 'lte-c': { tier: 'backup' } } }));
     fx = await startTunnelFixture({
       name: 'braid-pathpolicy',
       carriers: [{ name: 'lte-a', rateMbit: 20 }, { name: 'lte-b', rateMbit: 20 }, { name: 'lte-c', rateMbit: 20 }],
       files: { 'capped.bin': 24 * MB, 'backup.bin': 16 * MB },
       gateways: () => ({
-        edge: {
-          dataPlane: {
-            pathPolicy: { 'lte-b': { capBytes: CAP }, 'lte-c': { tier: 'backup' } },
-            capStateFile: capFile,
-          },
-        },
+        cloud: { policy: { file: policyFile } },
+        edge: { dataPlane: { capStateFile: capFile } },
       }),
     });
+    // The cloud's policy reaches the edge over the policy stream shortly after the session.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const st = await fx.gw.edgeStatus();
+      const tier = (st.paths.find((p) => p.name === 'lte-c') as unknown as { tier?: string } | undefined)?.tier;
+      if (tier === 'backup') break;
+      if (Date.now() > deadline) throw new Error(`the cloud's policy did not reach the edge: lte-c tier ${String(tier)}`);
+      await sleep(200);
+    }
   });
 
   after(async () => {
