@@ -65,7 +65,9 @@ export class CarrierLender {
       return;
     }
     this.links.add(link);
-    const open = this.opts.openCarrier ?? ((c, host, port) => UdpCarrierPath.open({ interface: c.interface, remoteHost: host, remotePort: port }));
+    // DF always set ('probe'): the borrower's path MTU discovery measures this carrier through us,
+    // so a datagram too big for it must be lost here, not fragmented.
+    const open = this.opts.openCarrier ?? ((c, host, port) => UdpCarrierPath.open({ interface: c.interface, remoteHost: host, remotePort: port, mtuDiscover: 'probe' }));
     const out: (Path | undefined)[] = await Promise.all(this.opts.carriers.map((c) => open(c, cloud.host, cloud.port).catch((e: Error) => {
       this.log.error({ carrier: c.name, err: e.message }, 'cannot open a lent carrier');
       return undefined;
