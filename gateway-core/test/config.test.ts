@@ -81,6 +81,8 @@ describe('edge config', () => {
         tls: { ca: '/tls/ca.pem', cert: '/tls/edge.pem', key: '/tls/edge-key.pem' },
         helloTimeoutMs: 5000,
         retryMs: 2000,
+        watchPolicy: true,
+        viaCarriers: false,
       },
       carriers: [{ name: 'lte-a', interface: 'wwan0' }],
       tunnel: { device: 'braid0', mtu: 1400 },
@@ -302,6 +304,7 @@ describe('cloud config', () => {
       admin: { listen: '127.0.0.1:9465', grpcListen: '', operatorOu: 'operator' },
       telemetry: { prometheus: true, dashboard: true, eventCapacity: 1000 },
       fleet: { historySamples: 120, maxReportingEdges: 4096 },
+      policy: { heartbeatMs: 5000 },
       log: { level: 'info', pretty: false },
     });
   });
