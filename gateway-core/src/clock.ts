@@ -32,13 +32,25 @@ interface SimTimer {
   seq: number;
   fn: () => void;
   cancelled: boolean;
+  fired: boolean;
 }
 
-/** A deterministic clock: time moves only when the test calls advance(). */
+/** (at, seq) order: time order, ties in creation order. */
+function earlier(a: SimTimer, b: SimTimer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/**
+ * A deterministic clock: time moves only when the test calls advance(). Pending timers are
+ * kept in a binary heap (a simulation with thousands of packets in flight has thousands of
+ * timers; scanning them all per firing made long simulations quadratic). Cancelled timers
+ * are dropped when they reach the top.
+ */
 export class SimClock implements Clock {
   private t: number;
   private seq = 0;
-  private timers: SimTimer[] = [];
+  private readonly heap: SimTimer[] = [];
+  private live = 0;
 
   constructor(startUs = 1_000_000) {
     this.t = startUs;
@@ -49,30 +61,67 @@ export class SimClock implements Clock {
   }
 
   setTimer(delayUs: number, fn: () => void): TimerHandle {
-    const timer: SimTimer = { at: this.t + Math.max(0, delayUs), seq: this.seq++, fn, cancelled: false };
-    this.timers.push(timer);
-    return { cancel: () => { timer.cancelled = true; } };
+    const timer: SimTimer = { at: this.t + Math.max(0, delayUs), seq: this.seq++, fn, cancelled: false, fired: false };
+    this.push(timer);
+    this.live++;
+    return {
+      cancel: () => {
+        if (timer.cancelled || timer.fired) return;
+        timer.cancelled = true;
+        this.live--;
+      },
+    };
   }
 
   /** Move time forward by us, firing due timers in time order (ties in creation order). */
   advance(us: number): void {
     const end = this.t + us;
     for (;;) {
-      let next: SimTimer | undefined;
-      for (const tm of this.timers) {
-        if (tm.cancelled || tm.at > end) continue;
-        if (!next || tm.at < next.at || (tm.at === next.at && tm.seq < next.seq)) next = tm;
-      }
-      if (!next) break;
-      this.timers = this.timers.filter((x) => x !== next && !x.cancelled);
-      this.t = Math.max(this.t, next.at);
-      next.fn();
+      const top = this.heap[0];
+      if (!top || top.at > end) break;
+      this.pop();
+      if (top.cancelled) continue;
+      top.fired = true;
+      this.live--;
+      this.t = Math.max(this.t, top.at);
+      top.fn();
     }
     this.t = end;
   }
 
   pendingTimers(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
+    return this.live;
+  }
+
+  private push(x: SimTimer): void {
+    const h = this.heap;
+    h.push(x);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent] as SimTimer;
+      if (!earlier(x, p)) break;
+      h[i] = p;
+      i = parent;
+    }
+    h[i] = x;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop() as SimTimer;
+    if (h.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && earlier(h[r] as SimTimer, h[l] as SimTimer) ? r : l;
+      if (!earlier(h[c] as SimTimer, last)) break;
+      h[i] = h[c] as SimTimer;
+      i = c;
+    }
+    h[i] = last;
   }
 }
 
