@@ -219,7 +219,7 @@ describe('PolicyService over mTLS', () => {
       assert.equal(a4?.result, 'POLICY_RESULT_APPLIED');
       assert.equal(a4?.version, 4);
       assert.equal(a5?.result, 'POLICY_RESULT_REJECTED');
-      assert.match(a5?.reason ?? '', /version 3 is older than the version in force \(4\)/);
+      assert.match(a5?.reason ?? '', /version 3 is older than version 4 sent before on this stream/);
       assert.deepEqual(applied, [4], 'apply ran only for the valid policy');
       assert.equal(client.status().policy?.schedule.pinBytes, 5000);
     } finally {
@@ -288,6 +288,32 @@ describe('PolicyService over mTLS', () => {
       client.stop();
     }
   });
+});
+
+test('a cloud restarted without a state file counts versions from 1 again: the edge runs its policy anyway', async () => {
+  const first = await FilePolicyStore.open();
+  for (const beta of [1, 2, 3]) await first.setGlobal({ schedule: { beta } });
+  const a = await cloud(first);
+  const port = a.server.port;
+  const client = new PolicyClient({ target: `127.0.0.1:${port}`, tls: files('edge'), serverName: 'localhost', apply: () => undefined, backoff: { initialMs: 50, maxMs: 200 } });
+  client.start();
+  try {
+    await until('version 3', () => client.status().version === 3);
+    a.svc.close();
+    await a.server.close();
+    const second = await FilePolicyStore.open();
+    await second.setGlobal({ schedule: { beta: 9 } });
+    const b = await cloud(second, 200, port);
+    try {
+      await until('the restarted cloud\'s version 1', () => client.status().version === 1, 8000);
+      assert.equal(client.status().policy?.schedule.beta, 9);
+      await until('acknowledged as applied', () => b.svc.edges()[0]?.appliedVersion === 1);
+    } finally {
+      await b.server.close();
+    }
+  } finally {
+    client.stop();
+  }
 });
 
 test('backoff: exponential, capped, with jitter in [ceiling/2, ceiling]', () => {

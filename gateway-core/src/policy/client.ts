@@ -161,6 +161,8 @@ export class PolicyClient {
     this.call = call;
     this.st.streams++;
     let open = true;
+    /** Highest version received on this stream: within one stream versions only grow. */
+    let streamNewest = 0;
     call.write({ version: this.st.version, result: 'POLICY_RESULT_RUNNING', reason: '', sha256: this.st.sha256 });
     this.armWatchdog(call);
     call.on('data', (raw: unknown) => {
@@ -176,7 +178,9 @@ export class PolicyClient {
       this.armWatchdog(call);
       if (u.policy) {
         const doc = u.policy;
-        this.chain = this.chain.then(() => this.handle(call, doc)).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'policy handling failed'));
+        const newest = streamNewest;
+        streamNewest = Math.max(streamNewest, doc.version);
+        this.chain = this.chain.then(() => this.handle(call, doc, newest)).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'policy handling failed'));
       }
     });
     const down = (why: string): void => {
@@ -192,7 +196,12 @@ export class PolicyClient {
   }
 
   /** Validate fully, apply, ack; never half a policy. */
-  private async handle(call: grpc.ClientDuplexStream<PolicyAckMsg, unknown>, doc: PolicyDocumentMsg): Promise<void> {
+  /**
+   * `newestBefore`: the highest version this stream delivered before `doc`. An older one on the
+   * same stream is refused; across streams the cloud's word is taken (a cloud restarted without
+   * policy.stateFile counts versions from 1 again, and its policy is still the one to run).
+   */
+  private async handle(call: grpc.ClientDuplexStream<PolicyAckMsg, unknown>, doc: PolicyDocumentMsg, newestBefore: number): Promise<void> {
     const started = performance.now();
     const previousVersion = this.st.version;
     const ack = (result: PolicyAckMsg['result'], reason = ''): void => {
@@ -204,7 +213,8 @@ export class PolicyClient {
     }
     let received: ReceivedPolicy;
     try {
-      if (doc.version < this.st.version) throw new PolicyValidationError([{ path: 'version', message: `version ${doc.version} is older than the version in force (${this.st.version})` }], 'policy update');
+      if (doc.version < newestBefore) throw new PolicyValidationError([{ path: 'version', message: `version ${doc.version} is older than version ${newestBefore} sent before on this stream` }], 'policy update');
+      if (doc.version < this.st.version) this.log.warn({ version: doc.version, inForce: this.st.version }, 'the cloud\'s policy version went back (a restart without policy.stateFile?); applying its policy');
       const digest = createHash('sha256').update(doc.policyJson).digest('hex');
       if (digest !== doc.sha256) throw new PolicyValidationError([{ path: 'sha256', message: `does not match the policy text (got ${doc.sha256.slice(0, 12)}..., text hashes to ${digest.slice(0, 12)}...)` }], 'policy update');
       received = { version: doc.version, sha256: doc.sha256, sources: doc.sources, policy: parsePolicyJson(doc.policyJson, `policy version ${doc.version}`) };
