@@ -9,7 +9,7 @@ import {
   type RacerStatus, type TelemetryView, type TraceContext,
 } from '@braid/gateway-core';
 import { readFile } from 'node:fs/promises';
-import { startEdgeUplink, type EdgeUplink } from '@braid/gateway-core';
+import { startEdgeUplink, type EdgeUplink, type ReporterStats } from '@braid/gateway-core';
 import { setLinkMtu, startGatewayPmtu, type GatewayPmtu, type PmtuPathStatus } from '@braid/gateway-core';
 import { startEdgeSharing, type EdgeSharing, type EdgeSharingStatus } from '@braid/gateway-core';
 import { installInterception, planFrom, removeInterception, type InterceptionPlan } from './interception.js';
@@ -32,6 +32,8 @@ export interface EdgeStatus {
   tunnel: { rxPackets: number; txPackets: number; rxBytes: number; txBytes: number };
   reorder: ReturnType<Session['reorderStats']> | null;
   drops: Record<string, number>;
+  /** Telemetry reports to the cloud: produced, acknowledged, queued, dropped, reconnects (null when uplink.enabled is false). */
+  uplink: ReporterStats | null;
   /** S2-5: radio KPIs per carrier and the vehicle's motion, from context.sources; S2-12 mode. */
   context: ContextSnapshot & { highSpeed: boolean };
   /** Carrier sharing between edges: carriers lent (relay counters) and borrowed (links). */
@@ -408,6 +410,7 @@ export class EdgeGateway {
       tunnel: tunStatsOf(this.tun),
       reorder: this.session?.reorderStats() ?? null,
       drops: this.drops.toJSON(),
+      uplink: this.uplink?.reporter.stats() ?? null,
       context: { ...this.context(), highSpeed: this.highSpeed?.on ?? false },
       sharing: this.sharing?.status() ?? null,
       pathMtu: this.pmtu ? { tunnelMtu: this.pmtu.discovery.tunnelMtu, paths: this.pmtu.discovery.status() } : null,
