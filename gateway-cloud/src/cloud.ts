@@ -27,6 +27,8 @@ const RESOURCE_EXHAUSTED = 8;
 
 interface CloudSession {
   session: Session;
+  /** Stops the edge's policy from following this session's downlink (policy-cloud.ts). */
+  policyDetach?: (() => void) | undefined;
   edgeId: string;
   address: number;
   peer: PeerIdentity;
@@ -194,6 +196,7 @@ export class CloudGateway {
       drops: this.drops,
     });
     const cs: CloudSession = { session, edgeId: req.edgeId, address, peer, createdAt: Date.now(), carriers: req.carriers, pmtu };
+    cs.policyDetach = this.policy?.attachSession(req.edgeId, session, req.carriers.map((c) => c.name));
     this.sessions.set(id, cs);
     this.byAddress.set(address, cs);
     this.byEdge.set(req.edgeId, cs);
@@ -214,6 +217,7 @@ export class CloudGateway {
   }
 
   private endSession(cs: CloudSession, why: string): void {
+    cs.policyDetach?.();
     cs.session.close();
     const tunName = this.tun?.name;
     if (cs.pmtu && tunName) void cs.pmtu.stop().then(() => deleteRoute(tunName, numberToIpv4(cs.address)));

@@ -96,3 +96,55 @@ test('a policy applied mid-transfer moves traffic off a carrier without losing a
   a.close();
   b.close();
 });
+
+test('the cloud\'s downlink follows the edge\'s effective policy: pinning set by the store, changed by an overlay', async () => {
+  const { startCloudPolicy } = await import('../src/control/policy-cloud.js');
+  const plane = await startCloudPolicy({ heartbeatMs: 1000 });
+  await plane.store.setGlobal({ schedule: { pinBytes: 1 << 30 } });
+  const clock = new SimClock();
+  const links = [new SimLink(clock, 'lte-a', { rateMbps: 20, delayMs: 20, queueBytes: 200_000 }), new SimLink(clock, 'lte-b', { rateMbps: 20, delayMs: 20, queueBytes: 200_000 })];
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+  let got = 0;
+  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
+    sessionId: 6, pathNames: links.map((l) => l.name), clock, lowLatency: false,
+    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
+    pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
+  };
+  const cloud = new Session({ ...base, sendKey: k1, recvKey: k2, deliver: () => undefined });
+  const edge = new Session({ ...base, sendKey: k2, recvKey: k1, deliver: () => { got++; } });
+  links.forEach((l, i) => {
+    l.a.onDatagram((d) => cloud.receive(d));
+    l.b.onDatagram((d) => edge.receive(d));
+    cloud.setTransport(i, l.a);
+    edge.setTransport(i, l.b);
+  });
+  const detach = plane.attachSession('edge-1', cloud, ['lte-a', 'lte-b']);
+  clock.advance(200_000);
+  let n = 0;
+  // 29 Mbit/s: more than one 20 Mbit/s path can take, so an unpinned flow uses both.
+  const run = (ms: number): void => {
+    for (let t = 0; t < ms; t++) {
+      for (let k = 0; k < 3; k++) if (cloud.send(udp(n))) n++;
+      clock.advance(1000);
+    }
+  };
+  // One flow, pinned for its first GiB: all of it on one path.
+  run(1000);
+  const [a1, b1] = cloud.status().map((p) => p.txDataBytes);
+  assert.ok(Math.min(a1!, b1!) === 0 && Math.max(a1!, b1!) > 500_000, `pinned: ${a1} / ${b1}`);
+  // An overlay for this edge turns pinning off: the same flow is striped over both paths.
+  await plane.store.setOverlay('edge-1', 'fleet.test', { schedule: { pinBytes: 0 } });
+  run(1000);
+  const [a2, b2] = cloud.status().map((p) => p.txDataBytes);
+  assert.ok(a2! - a1! > 100_000 && b2! - b1! > 100_000, `striped after the overlay: +${a2! - a1!} / +${b2! - b1!}`);
+  detach();
+  // Detached: later changes no longer reach it (pinning back on would leave the striping as is).
+  await plane.store.setGlobal({ schedule: { pinBytes: 1 << 30 } });
+  clock.advance(500_000);
+  // While pinned the flow offered more than its one path carries, so some was dropped at the queue.
+  assert.ok(got > n / 2, `delivered ${got} of ${n}`);
+  cloud.close();
+  edge.close();
+  await plane.close();
+});

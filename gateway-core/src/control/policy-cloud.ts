@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { readPolicyFile } from '../policy/file.js';
 import { canonicalJson } from '../policy/model.js';
-import { FilePolicyStore, type PolicyStore } from '../policy/store.js';
+import { compilePolicy } from '../policy/apply.js';
+import { ALL_EDGES, FilePolicyStore, type PolicyStore } from '../policy/store.js';
+import type { Session } from '../session/session.js';
 import { createPolicyService, type PolicyServiceHandle } from './policy-service.js';
 
 export interface CloudPolicyConfig {
@@ -20,6 +22,13 @@ export interface CloudPolicyConfig {
 export interface CloudPolicy {
   store: PolicyStore;
   service: PolicyServiceHandle;
+  /**
+   * The downlink of an edge's session follows that edge's effective policy too: its scheduling
+   * knobs (algorithms per class, retransmit F, pinning, class rules, privileged users, S4
+   * preferences), now and on every change. Not the path policy: tiers reach the cloud in-band from
+   * the edge (which also counts the data caps, once, across restarts). Returns the detach function.
+   */
+  attachSession(edgeId: string, session: Pick<Session, 'setSchedulePolicy'>, carriers: readonly string[]): () => void;
   close(): Promise<void>;
 }
 
@@ -39,9 +48,29 @@ export async function startCloudPolicy(cfg: CloudPolicyConfig, logger?: Logger):
     }
   }
   const service = createPolicyService({ store, heartbeatMs: cfg.heartbeatMs, ...(logger ? { logger } : {}) });
+  const log = logger?.child({ component: 'policy' });
+  const attachSession = (edgeId: string, session: Pick<Session, 'setSchedulePolicy'>, carriers: readonly string[]): (() => void) => {
+    let lastHash = '';
+    const apply = (): void => {
+      try {
+        const eff = store.effective(edgeId);
+        if (eff.hash === lastHash) return;
+        session.setSchedulePolicy(compilePolicy(eff.policy, carriers).schedule);
+        lastHash = eff.hash;
+      } catch (e) {
+        // The session keeps what it runs; the edge's stream reports the same problem.
+        log?.warn({ edge: edgeId, err: (e as Error).message }, 'policy not applied to the downlink');
+      }
+    };
+    apply();
+    return store.onChange((changed) => {
+      if (changed === edgeId || changed === ALL_EDGES) apply();
+    });
+  };
   return {
     store,
     service,
+    attachSession,
     async close() {
       service.close();
       await store.close();
