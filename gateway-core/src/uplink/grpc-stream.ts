@@ -45,10 +45,19 @@ export function grpcUplink(o: GrpcUplinkOptions): UplinkTransport {
   }
   // Read once: the reporter runs for the process's life and re-opens streams, not files.
   const creds = grpc.credentials.createSsl(readFileSync(o.tls.ca), readFileSync(o.tls.key), readFileSync(o.tls.cert));
-  const client = new grpc.Client(o.target, creds, opts);
+  let client = new grpc.Client(o.target, creds, opts);
+  // After a stream fails, the next one gets a fresh channel: the old channel's connection may be
+  // stranded on a carrier that died (its TCP connection hangs until keepalive gives up), while a
+  // new connection follows the routes as they are now, over whichever carrier is alive.
+  let fresh = true;
   const method = reportMethod();
   return {
     open(h: UplinkHandlers): UplinkStream {
+      if (!fresh) {
+        client.close();
+        client = new grpc.Client(o.target, creds, opts);
+      }
+      fresh = false;
       const call = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, new grpc.Metadata());
       let ended = false;
       const end = (reason: string): void => {
@@ -78,5 +87,6 @@ export function grpcUplink(o: GrpcUplinkOptions): UplinkTransport {
       };
     },
     close: () => client.close(),
+
   };
 }

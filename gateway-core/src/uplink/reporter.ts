@@ -56,7 +56,7 @@ export const DEFAULT_REPORTER: ReporterSettings = {
   maxBatch: 64,
   maxUnackedBatches: 2,
   keepaliveMs: 2000,
-  ackTimeoutMs: 10_000,
+  ackTimeoutMs: 6_000,
   initialBackoffMs: 500,
   maxBackoffMs: 30_000,
 };
