@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { TelemetryReport } from '../uplink/types.js';
 import { FleetHistory, type IngestResult } from './history.js';
 import { FLEET_SOURCES, type Derived, type FleetOverlay, type OverlaySink } from './overlay.js';
-import { cellRule, degradationRule, speedRule, type CellLesson } from './rules.js';
+import { cellRule, degradationRule, RULES, speedRule, type CellLesson } from './rules.js';
 import type { FleetStateStore } from './store.js';
 
 export interface FleetOptions {
@@ -112,11 +112,19 @@ export class Fleet {
     this.stats.duplicates += r.duplicates;
     this.stats.gaps += r.gaps;
     this.stats.edges = this.history.edges.size;
+    if (this.stats.batches % 1000 === 0) this.prune();
     if (r.stored > 0) {
       this.dirty = true;
       this.evaluate(edgeId);
     }
     return r;
+  }
+
+  /** Forgets cell lessons past their memory and cells nobody is on, so these maps stay bounded along a route. */
+  private prune(): void {
+    const now = this.now();
+    for (const [cell, l] of this.lessons) if (now - l.atMs > RULES.cellMemoryMs) this.lessons.delete(cell);
+    for (const [cell, members] of this.onCell) if (members.size === 0) this.onCell.delete(cell);
   }
 
   private evaluate(edgeId: string): void {
