@@ -1,12 +1,14 @@
 // Heterogeneity (issue 4): on an asymmetric pair (4x rate, 60 ms delay spread) one bulk flow
 // must get at least the goodput of the best single path alone: when striping does not pay,
-// the flow stays on the path that helps it.
+// the flow stays on the path that helps it (the bulk scheduler's arrival-time rule,
+// schedule/utility.ts expectedArrivalUs), and when it pays the slow path is used too.
 //
 // The flow is a window-based reliable transport in the simulation (as TCP is): W packets in
-// flight, each in-order delivery acknowledged back through the tunnel, one new packet per
-// acknowledgement (plus additive increase up to a receive-window cap; on three duplicate
-// acknowledgements the missing packet is re-sent and the window halved, as Reno does; a
-// 300 ms stall re-sends from the last acknowledgement, as a retransmission timeout). Its goodput is what the engine's merge delivers in order: a packet sent on the
+// flight, every arrival acknowledged cumulatively back through the tunnel (the receiver keeps
+// out-of-order packets, as a TCP receive buffer does), one new packet per acknowledgement plus
+// additive increase up to a receive-window cap; on three duplicate acknowledgements the
+// missing packet is re-sent and the window halved, partial acknowledgements re-send the next
+// hole (NewReno); a 300 ms stall re-sends from the last acknowledgement (a timeout). Its goodput is what the engine's merge delivers in order: a packet sent on the
 // slow path holds the fast path's packets back in the reorder buffer, and the sender's window
 // then waits for the slowest path, which is what makes naive striping lose to one path.
 import { test } from 'node:test';
@@ -57,6 +59,9 @@ function goodputMbps(specs: LinkSpec[], maxWindow: number, bulk?: Scheduler, sec
   let expect = 0;
   let lastHalving = -Infinity;
   let dups = 0;
+  let recover = 0;
+  /** Out-of-order packets the receiver keeps (a TCP receive buffer). */
+  const held = new Set<number>();
   const send = (): void => {
     while (nextSeq - acked < Math.floor(cwnd)) a.send(tcpish(nextSeq++, MSS, 40000, 5001));
   };
@@ -74,10 +79,13 @@ function goodputMbps(specs: LinkSpec[], maxWindow: number, bulk?: Scheduler, sec
         cwnd = Math.min(maxWindow, cwnd + (ack - acked) / cwnd);
         acked = ack;
         dups = 0;
+        // NewReno: a partial ack during recovery re-sends the next hole at once.
+        if (acked < recover) a.send(tcpish(acked, MSS, 40000, 5001));
       } else if (++dups === 3) {
-        // Fast retransmit (Reno): the third duplicate ack re-sends the missing packet and
-        // halves the window, at most once per 200 ms.
+        // Fast retransmit: the third duplicate ack re-sends the missing packet and halves
+        // the window, at most once per 200 ms.
         a.send(tcpish(acked, MSS, 40000, 5001));
+        recover = nextSeq;
         if (clock.nowUs() - lastHalving > 200_000) {
           cwnd = Math.max(2, cwnd / 2);
           lastHalving = clock.nowUs();
@@ -90,11 +98,11 @@ function goodputMbps(specs: LinkSpec[], maxWindow: number, bulk?: Scheduler, sec
     ...base, sendKey: Buffer.alloc(32, 6), recvKey: Buffer.alloc(32, 5),
     deliver: (ip) => {
       const seq = ip.readUInt32BE(24);
-      if (seq === expect) {
+      if (seq < expect || held.has(seq)) return; // a re-send of something already received
+      held.add(seq);
+      while (held.delete(expect)) {
         expect++;
         if (clock.nowUs() - t0 > 2_000_000) deliveredBytes += ip.length;
-      } else if (seq < expect) {
-        return; // a re-send of something already delivered
       }
       b.send(tcpish(expect, 60, 5001, 40000));
     },

@@ -48,16 +48,11 @@ const FREE_MIN = 16 * 1024;
  * real queue forms. Over-estimates correct themselves through bytes in flight, which are
  * measured from acks.
  */
-export function expectedArrivalUs(p: PathView, bytes: number, bdps = 2): number {
+export function expectedArrivalUs(p: PathView, bytes: number): number {
   const rate = p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE;
-  const base = baseDelayUs(p);
-  const free = Math.max(FREE_MIN, bdps * rate * base);
+  const base = Number.isFinite(p.minRttUs) ? p.minRttUs : p.srttUs > 0 ? p.srttUs : DEFAULT_RTT_US;
+  const free = Math.max(FREE_MIN, 2 * rate * base);
   return base / 2 + Math.max(0, p.inflightBytes() + bytes - free) / rate;
-}
-
-/** A path's base round trip (its minimum delay when measured), microseconds. */
-export function baseDelayUs(p: PathView): number {
-  return Number.isFinite(p.minRttUs) ? p.minRttUs : p.srttUs > 0 ? p.srttUs : DEFAULT_RTT_US;
 }
 
 export function score(p: PathView, bytes: number, params: UtilityParams): ScoredPath {

@@ -19,7 +19,6 @@ import type { SelectionPolicy } from '../redundant/selection.js';
 import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
 import { FlowTable, type FlowState } from '../schedule/flows.js';
 import { SendQueue, type QueuedPacket } from '../schedule/queue.js';
-import { worthSendingNow } from '../schedule/rate-weighted.js';
 import { InflightCap, S3PathController, type PathController } from './path-controller.js';
 import { S3Controller } from '../congestion/s3.js';
 import { LinkPacer, LinkSelector, RedundantReceiver, RedundantSender } from '../redundant/index.js';
@@ -377,22 +376,9 @@ export class Session {
   }
 
   /** Usable paths (other than `avoid`) with room for `bytes` that the policy allows for `cls`. */
-  private roomFor(cls: TrafficClass, avoid: number, bytes: number, now: number, mayWait = false, backlog = this.queue.queuedBytes): readonly PathView[] {
+  private roomFor(cls: TrafficClass, avoid: number, bytes: number, now: number): readonly PathView[] {
     const room = this.views.filter((v) => v.id !== avoid && this.hasRoom(this.paths[v.id] as SessionPath, bytes, now));
-    if (room.length === 0) return room;
-    const allowed = this.allowedFor(cls, room);
-    if (!mayWait || allowed.length === 0) return allowed;
-    // Heterogeneity: a bulk packet waits for a faster path rather than go to one that would
-    // deliver it later (schedule/rate-weighted: worthSendingNow).
-    const usable = this.allowedFor(cls, this.views.filter((v) => v.id !== avoid && v.usable()));
-    return worthSendingNow(usable, allowed, bytes, backlog);
-  }
-
-  /** May packet `q` wait for a faster path (ECF)? Ordinary bulk packets under the arrival-time scheduler. */
-  private mayWait(q: QueuedPacket): boolean {
-    const f = q.flow;
-    if (!f || f.cls !== 'bulk' || q.F > 0 || (q.flags & Flags.Urgent) !== 0) return false;
-    return ((this.opts.schedulers?.bulk ?? this.opts.scheduler).name) === 'rate-weighted';
+    return room.length === 0 ? room : this.allowedFor(cls, room);
   }
 
   /** Send one IP packet to the peer. Returns false when it was dropped (counted). */
@@ -478,9 +464,7 @@ export class Session {
         (c) => {
           const pinned = this.pinnedOf(c.flow);
           if (pinned && (c.flags & Flags.Urgent) === 0) return this.hasRoom(pinned, c.ip.length + DATA_OVERHEAD, now);
-          // The backlog without the candidate itself, as dispatch() will see it once taken.
-          const backlog = this.queue.queuedBytes - c.ip.length;
-          return this.roomFor(c.flow?.cls ?? 'bulk', c.avoid, c.ip.length + DATA_OVERHEAD, now, this.mayWait(c), backlog).length > 0;
+          return this.roomFor(c.flow?.cls ?? 'bulk', c.avoid, c.ip.length + DATA_OVERHEAD, now).length > 0;
         },
         (x) => {
           this.drops.add('queue-timeout');
@@ -511,7 +495,7 @@ export class Session {
       if (!this.hasRoom(pinned, bytes, now)) return false;
       targets = [pinned.view];
     } else {
-      const room = this.roomFor(f?.cls ?? 'bulk', q.avoid, bytes, now, this.mayWait(q));
+      const room = this.roomFor(f?.cls ?? 'bulk', q.avoid, bytes, now);
       if (room.length === 0) return false;
       const classAlgo = (f && this.opts.schedulers?.[f.cls]) ?? this.opts.scheduler;
       const algo = q.F > 0 ? (this.opts.retransmitScheduler ?? classAlgo) : classAlgo;
