@@ -287,7 +287,7 @@ async function conductor(): Promise<number> {
   console.log(`| cloud CPU | ${w.cloudCpuPercentOfOneCore.toFixed(0)} % of one core |`);
   console.log(`| cloud RSS (peak) | ${w.cloudRssMB.toFixed(0)} MB (${w.cloudPeakRssMB.toFixed(0)} MB); heap used ${w.cloudHeapUsedMB.toFixed(0)} MB |`);
   console.log(`| cloud event-loop delay p99 / max | ${w.cloudLoopDelayP99Ms.toFixed(1)} / ${w.cloudLoopDelayMaxMs.toFixed(1)} ms |`);
-  console.log(`| reports sent / received / lost | ${t.sent} / ${t.received} / ${t.lost} |`);
+  console.log(`| reports sent / received / not received (of which still queued at the end) | ${t.sent} / ${t.received} / ${t.lost} (${t.stillQueued}) |`);
   console.log(`| dropped by edge queues, duplicates at cloud, gaps | ${t.droppedByEdgeQueues}, ${t.duplicatesAtCloud}, ${t.gapsAtCloud} |`);
   console.log(`| edge queue high-water max / mean (bound) | ${t.edgeQueueHighWaterMax} / ${t.edgeQueueHighWaterMean.toFixed(1)} (${t.edgeQueueBound}) |`);
   console.log(`| edge processes' event-loop delay p99 / max | ${t.edgeProcessLoopDelayP99Ms.toFixed(1)} / ${t.edgeProcessLoopDelayMaxMs.toFixed(1)} ms |`);

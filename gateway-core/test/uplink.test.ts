@@ -35,6 +35,9 @@ class FakeTransport implements UplinkTransport {
   /** Highest seq "stored" by the fake cloud. */
   stored = 0;
   received: number[] = [];
+  /** When set, acknowledgements come this long after the write (on the SimClock). */
+  ackDelayUs: (() => number) | undefined;
+  clock: SimClock | undefined;
 
   open(handlers: UplinkHandlers) {
     this.opens++;
@@ -49,7 +52,9 @@ class FakeTransport implements UplinkTransport {
             this.stored = r.seq;
           }
         }
-        if (this.autoAck) queueMicrotask(() => { if (!s.closed) handlers.onAck(this.stored); });
+        const upTo = this.stored;
+        if (this.ackDelayUs && this.clock) this.clock.setTimer(this.ackDelayUs(), () => { if (!s.closed && this.autoAck) handlers.onAck(upTo); });
+        else if (this.autoAck) queueMicrotask(() => { if (!s.closed) handlers.onAck(upTo); });
       },
       close: () => { s.closed = true; },
     };
@@ -67,6 +72,7 @@ class FakeTransport implements UplinkTransport {
 function reporter(sampler: () => TelemetrySample, settings: Partial<ReporterSettings> = {}) {
   const clock = new SimClock(0);
   const transport = new FakeTransport();
+  transport.clock = clock;
   const r = new TelemetryReporter({ edgeId: 'edge-1', clock, transport, sample: sampler, settings, random: () => 0.5, bootId: 'boot-1' });
   return { clock, transport, r };
 }
@@ -253,4 +259,33 @@ test('buildSample: path status and context snapshot become a report; unknown val
   assert.equal(c?.rsrpDbm, undefined);
   assert.equal(s.motion?.speedKmh, 250);
   assert.equal(s.sessionId, 9);
+});
+
+test('acknowledgement timeout adapts: a slow but steady cloud is kept, a silent one is left after the 6 s floor', async () => {
+  let rtt = 50;
+  const { clock, transport, r } = reporter(() => sample({ rttMs: (rtt = rtt > 400 ? 50 : rtt * 1.3) }), { ackTimeoutMs: 6000, maxAckTimeoutMs: 60_000 });
+  // Acknowledgements 2-5 s late (an overloaded cloud), varying.
+  let k = 0;
+  transport.ackDelayUs = () => [2_000_000, 5_000_000, 3_000_000, 4_500_000][k++ % 4] ?? 0;
+  r.start();
+  await run(clock, 30_000);
+  let s = r.stats();
+  assert.equal(s.reconnects, 0, `no stream abandoned: ${JSON.stringify(s)}`);
+  assert.ok(s.ackTimeoutMs > 6000, `timeout grew with the measured delays: ${s.ackTimeoutMs} ms`);
+  assert.ok(s.ackDelayMs !== null && s.ackDelayMs > 1500);
+  r.stop();
+
+  // Fast acknowledgements, then silence (the carrier under the connection died).
+  const fast = reporter(() => sample({ rttMs: (rtt = rtt > 400 ? 50 : rtt * 1.3) }), { ackTimeoutMs: 6000 });
+  fast.r.start();
+  await run(fast.clock, 3000);
+  assert.equal(fast.r.stats().ackTimeoutMs, 6000, 'fast acknowledgements: the floor');
+  fast.transport.autoAck = false;
+  await run(fast.clock, 5500);
+  assert.equal(fast.r.stats().reconnects, 0, 'not before 6 s');
+  await run(fast.clock, 1500);
+  s = fast.r.stats();
+  assert.equal(s.reconnects, 1, 'given up at the floor');
+  assert.equal(s.lossReasons['acknowledgement timeout'], 1);
+  fast.r.stop();
 });

@@ -42,8 +42,14 @@ export interface ReporterSettings {
   maxUnackedBatches: number;
   /** An empty batch after this long without writing anything, ms. */
   keepaliveMs: number;
-  /** A stream whose oldest unacknowledged batch waits longer than this is given up and reopened, ms. */
+  /**
+   * A stream whose oldest unacknowledged batch waits longer than this is given up and reopened, ms:
+   * the larger of this floor and the measured acknowledgement delay plus 8 times its variation
+   * (as TCP's retransmission timeout), at most maxAckTimeoutMs. A dead carrier is noticed after the
+   * floor; a cloud that is slow but alive is not abandoned, which would only add handshakes to its load.
+   */
   ackTimeoutMs: number;
+  maxAckTimeoutMs: number;
   /** First reconnection delay, ms; doubles per failure up to maxBackoffMs, with +-25% jitter. */
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -57,6 +63,7 @@ export const DEFAULT_REPORTER: ReporterSettings = {
   maxUnackedBatches: 2,
   keepaliveMs: 2000,
   ackTimeoutMs: 6_000,
+  maxAckTimeoutMs: 60_000,
   initialBackoffMs: 500,
   maxBackoffMs: 30_000,
 };
@@ -93,6 +100,10 @@ export interface ReporterStats {
   reconnects: number;
   /** Why streams ended, by reason (status name or cause), for diagnosis. */
   lossReasons: Record<string, number>;
+  /** Smoothed batch -> acknowledgement delay, ms (null before the first). */
+  ackDelayMs: number | null;
+  /** The acknowledgement timeout in force, ms. */
+  ackTimeoutMs: number;
 }
 
 export class TelemetryReporter {
@@ -115,6 +126,9 @@ export class TelemetryReporter {
   /** Send time and last seq of each written, unacknowledged batch (oldest first). */
   private unacked: { atUs: number; lastSeq: number }[] = [];
   private backoffMs: number;
+  /** Smoothed delay from writing a batch to its acknowledgement, and its variation, us. */
+  private ackSrttUs: number | undefined;
+  private ackRttvarUs = 0;
   private sampleTimer: TimerHandle | undefined;
   private reconnectTimer: TimerHandle | undefined;
   private tickTimer: TimerHandle | undefined;
@@ -171,6 +185,8 @@ export class TelemetryReporter {
       dropped: this.queue.dropped,
       reconnects: this.counts.reconnects,
       lossReasons: { ...this.lossReasons },
+      ackDelayMs: this.ackSrttUs === undefined ? null : Math.round(this.ackSrttUs / 100) / 10,
+      ackTimeoutMs: Math.round(this.ackTimeoutUs() / 1000),
     };
   }
 
@@ -220,7 +236,7 @@ export class TelemetryReporter {
     if (!this.connected) return;
     const now = this.clock.nowUs();
     const oldest = this.unacked[0];
-    if (oldest && now - oldest.atUs > this.settings.ackTimeoutMs * 1000) {
+    if (oldest && now - oldest.atUs > this.ackTimeoutUs()) {
       this.log.warn({ waitedMs: Math.round((now - oldest.atUs) / 1000) }, 'telemetry stream: no acknowledgement in time; reconnecting');
       this.lost('acknowledgement timeout');
       return;
@@ -273,9 +289,28 @@ export class TelemetryReporter {
     this.flush();
   }
 
+  /** The acknowledgement timeout now (see ReporterSettings.ackTimeoutMs), us. */
+  ackTimeoutUs(): number {
+    const s = this.settings;
+    const measured = this.ackSrttUs === undefined ? 0 : this.ackSrttUs + 8 * this.ackRttvarUs;
+    return Math.min(s.maxAckTimeoutMs * 1000, Math.max(s.ackTimeoutMs * 1000, measured));
+  }
+
   private onAck(acked: number): void {
     // A healthy stream: the next failure starts the backoff afresh.
     this.backoffMs = this.settings.initialBackoffMs;
+    const first = this.unacked[0];
+    if (first) {
+      // RFC 6298's smoothing, applied to batch -> acknowledgement delays.
+      const sample = this.clock.nowUs() - first.atUs;
+      if (this.ackSrttUs === undefined) {
+        this.ackSrttUs = sample;
+        this.ackRttvarUs = sample / 2;
+      } else {
+        this.ackRttvarUs = 0.75 * this.ackRttvarUs + 0.25 * Math.abs(this.ackSrttUs - sample);
+        this.ackSrttUs = 0.875 * this.ackSrttUs + 0.125 * sample;
+      }
+    }
     if (acked > this.ackedSeq) this.ackedSeq = acked;
     this.queue.ack(acked);
     this.unacked.shift();
