@@ -289,3 +289,18 @@ test('acknowledgement timeout adapts: a slow but steady cloud is kept, a silent 
   assert.equal(s.lossReasons['acknowledgement timeout'], 1);
   fast.r.stop();
 });
+
+test('a new stream without any acknowledgement yet gets the longer first-ack timeout (20 s), then is reopened', async () => {
+  let rtt = 50;
+  const { clock, transport, r } = reporter(() => sample({ rttMs: (rtt = rtt > 400 ? 50 : rtt * 1.3) }), { ackTimeoutMs: 6000, firstAckTimeoutMs: 20_000 });
+  transport.autoAck = false;
+  r.start();
+  assert.equal(r.stats().ackTimeoutMs, 20_000);
+  await run(clock, 19_000);
+  assert.equal(r.stats().reconnects, 0, 'still waiting for the connection at 19 s');
+  await run(clock, 2_000); // given up at 20.5 s (ticks every 500 ms), reopened 500 ms later
+  const s = r.stats();
+  assert.equal(s.reconnects, 1, JSON.stringify(s));
+  assert.equal(s.lossReasons['acknowledgement timeout (new stream)'], 1);
+  r.stop();
+});

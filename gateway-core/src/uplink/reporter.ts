@@ -50,6 +50,13 @@ export interface ReporterSettings {
    */
   ackTimeoutMs: number;
   maxAckTimeoutMs: number;
+  /**
+   * The same for a stream that has had no acknowledgement yet, ms: its connection may still be
+   * in its TLS handshake with a busy cloud (the fleet bench saw every timeout on such streams, and
+   * each new attempt cost the cloud one more handshake). A refused or failed connection ends the
+   * stream by itself, sooner.
+   */
+  firstAckTimeoutMs: number;
   /** First reconnection delay, ms; doubles per failure up to maxBackoffMs, with +-25% jitter. */
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -64,6 +71,7 @@ export const DEFAULT_REPORTER: ReporterSettings = {
   keepaliveMs: 2000,
   ackTimeoutMs: 6_000,
   maxAckTimeoutMs: 60_000,
+  firstAckTimeoutMs: 20_000,
   initialBackoffMs: 500,
   maxBackoffMs: 30_000,
 };
@@ -129,6 +137,7 @@ export class TelemetryReporter {
   /** Smoothed delay from writing a batch to its acknowledgement, and its variation, us. */
   private ackSrttUs: number | undefined;
   private ackRttvarUs = 0;
+  private acksOnStream = 0;
   private sampleTimer: TimerHandle | undefined;
   private reconnectTimer: TimerHandle | undefined;
   private tickTimer: TimerHandle | undefined;
@@ -237,8 +246,9 @@ export class TelemetryReporter {
     const now = this.clock.nowUs();
     const oldest = this.unacked[0];
     if (oldest && now - oldest.atUs > this.ackTimeoutUs()) {
-      this.log.warn({ waitedMs: Math.round((now - oldest.atUs) / 1000) }, 'telemetry stream: no acknowledgement in time; reconnecting');
-      this.lost('acknowledgement timeout');
+      this.log.warn({ waitedMs: Math.round((now - oldest.atUs) / 1000), acksOnStream: this.acksOnStream }, 'telemetry stream: no acknowledgement in time; reconnecting');
+      // Told apart: a stream that never got going (connection or handshake) from one that stalled.
+      this.lost(this.acksOnStream === 0 ? 'acknowledgement timeout (new stream)' : 'acknowledgement timeout');
       return;
     }
     if (now - this.lastWriteUs >= this.settings.keepaliveMs * 1000) this.write([], true);
@@ -269,6 +279,7 @@ export class TelemetryReporter {
     if (this.counts.opens++ > 0) this.counts.reconnects++;
     this.queue.rewind();
     this.unacked = [];
+    this.acksOnStream = 0;
     try {
       this.stream = this.opts.transport.open({
         onAck: (acked) => {
@@ -293,12 +304,14 @@ export class TelemetryReporter {
   ackTimeoutUs(): number {
     const s = this.settings;
     const measured = this.ackSrttUs === undefined ? 0 : this.ackSrttUs + 8 * this.ackRttvarUs;
-    return Math.min(s.maxAckTimeoutMs * 1000, Math.max(s.ackTimeoutMs * 1000, measured));
+    const floor = (this.acksOnStream === 0 ? Math.max(s.ackTimeoutMs, s.firstAckTimeoutMs) : s.ackTimeoutMs) * 1000;
+    return Math.min(Math.max(s.maxAckTimeoutMs * 1000, floor), Math.max(floor, measured));
   }
 
   private onAck(acked: number): void {
     // A healthy stream: the next failure starts the backoff afresh.
     this.backoffMs = this.settings.initialBackoffMs;
+    this.acksOnStream++;
     const first = this.unacked[0];
     if (first) {
       // RFC 6298's smoothing, applied to batch -> acknowledgement delays.
