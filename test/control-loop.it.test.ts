@@ -7,7 +7,8 @@
 //   - the end of the loop: the cloud's policy store puts the overlay into a new policy version,
 //     PolicyService pushes it and the edge applies it (the edge's policy.applied event naming
 //     the fleet.degradation overlay).
-// p50/p99 are printed (with as few events as a test can afford, p99 is the largest value).
+// p50/p99 are printed (with as few events as a test can afford, p99 is the largest value). A
+// blackout that starts while the previous demotion is still in force is listed, not timed.
 // Functional bounds only: the path is declared down within the 4 s blackout and the overlay
 // derived within 5 s of its start. A path carrying traffic is declared down after pathDeadMs
 // (300 ms); one the scheduler leaves idle at that moment only after three unanswered keepalives
@@ -96,7 +97,15 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
         return [];
       }
     });
-    const derived = cloudLog.filter((l) => l.msg === 'fleet overlay derived' && l.source === 'fleet.degradation' && (l.reasons ?? []).some((r) => r.startsWith('lte-b')));
+    const demotesB = (l: LogLine) => l.msg === 'fleet overlay derived' && (l.reasons ?? []).some((r) => r.startsWith('lte-b'));
+    const derived = cloudLog.filter((l) => l.source === 'fleet.degradation' && demotesB(l));
+    // The demotion may still be in force from the previous blackout (lte-b's reports since then not
+    // yet healthy for 3 in a row): then the edge already runs with it and nothing new is derived.
+    const degradationLines = cloudLog.filter((l) => l.source === 'fleet.degradation' && (l.msg === 'fleet overlay derived' || l.msg === 'fleet overlay withdrawn'));
+    const demotedAt = (at: number) => {
+      const last = degradationLines.filter((l) => l.time < at).pop();
+      return last !== undefined && demotesB(last);
+    };
     const edgeEvents = await topo.exec(topo.ns.edge, ['curl', '-sS', '--max-time', '2', 'http://127.0.0.1:9464/events'], { allowFailure: true });
     const applied = ((): { time: number; attributes: Record<string, unknown> }[] => {
       try {
@@ -108,13 +117,17 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
       }
     })();
 
-    const rows: { inbandMs: number | undefined; derivedMs: number | undefined; reason: string | undefined; appliedMs: number | undefined }[] = [];
+    const rows: { inbandMs: number | undefined; derivedMs: number | undefined; reason: string | undefined; appliedMs: number | undefined; alreadyDemoted: boolean }[] = [];
     for (const [k, at] of events.entries()) {
       const next = events[k + 1] ?? Infinity;
       const d = downAt.find((x) => x >= at && x < next);
       const o = derived.find((l) => l.time >= at && l.time < next);
       const a = o ? applied.find((e) => e.time >= o.time && e.time < next) : undefined;
-      rows.push({ inbandMs: d === undefined ? undefined : d - at, derivedMs: o ? o.time - at : undefined, reason: o?.reasons?.join('; '), appliedMs: a ? a.time - at : undefined });
+      const already = demotedAt(at);
+      rows.push({
+        inbandMs: d === undefined ? undefined : d - at, derivedMs: o && !already ? o.time - at : undefined, reason: o?.reasons?.join('; '),
+        appliedMs: a && !already ? a.time - at : undefined, alreadyDemoted: already,
+      });
     }
     const col = (f: (r: (typeof rows)[number]) => number | undefined) => rows.map(f).filter((x): x is number => x !== undefined);
     const summary = (xs: number[]) => (xs.length ? `p50 ${percentile(xs, 50).toFixed(0)} ms, p99 ${percentile(xs, 99).toFixed(0)} ms (n=${xs.length})` : 'not measured');
@@ -131,13 +144,15 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
     t.diagnostic(JSON.stringify(out));
     console.log(`# control loop: ${JSON.stringify(out)}`);
     const inband = col((r) => r.inbandMs);
-    const derivedMs = col((r) => r.derivedMs);
     assert.equal(inband.length, rows.length, `lte-b declared down in ${inband.length} of ${rows.length} blackouts: ${JSON.stringify(rows)}`);
     for (const ms of inband) assert.ok(ms < OUTAGE_FOR_S * 1000, `in-band reaction ${ms} ms`);
-    assert.equal(derivedMs.length, rows.length, `the cloud derived a demotion of lte-b for ${derivedMs.length} of ${rows.length} blackouts: ${JSON.stringify(rows)}`);
-    for (const ms of derivedMs) assert.ok(ms < 5000, `overlay derived ${ms} ms after the blackout began`);
-    const appliedMs = col((r) => r.appliedMs);
-    assert.equal(appliedMs.length, rows.length, `the edge ran a policy with the fleet's demotion after ${appliedMs.length} of ${rows.length} blackouts: ${JSON.stringify(rows)}`);
-    for (const ms of appliedMs) assert.ok(ms < 6000, `policy applied on the edge ${ms} ms after the blackout began`);
+    // Each blackout ends with the edge running a policy that demotes lte-b: derived and applied
+    // for it, or still in force from the previous one.
+    for (const r of rows) {
+      if (r.alreadyDemoted) continue;
+      assert.ok(r.derivedMs !== undefined && r.derivedMs < 5000, `demotion derived: ${JSON.stringify(rows)}`);
+      assert.ok(r.appliedMs !== undefined && r.appliedMs < 6000, `policy applied on the edge: ${JSON.stringify(rows)}`);
+    }
+    assert.ok(col((r) => r.appliedMs).length >= 2, `too few blackouts timed end to end: ${JSON.stringify(rows)}`);
   });
 });
