@@ -3,7 +3,8 @@
 // take carrier 0's link down on the edge, the stream's TCP connection is stranded, the reporter
 // (acknowledgement timeout) or gRPC's keepalive gives it up, and the next stream goes out over
 // carrier 1 on a new channel. Every report produced meanwhile reaches the cloud: none dropped,
-// all acknowledged. One run: reports flowing again 7.3 s after the carrier died.
+// all acknowledged. One run: reports flowing again 7.3 s after the carrier died. Run twice: with
+// the kernel's routes, and through the edge's carrier relay (control.viaCarriers).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
@@ -13,12 +14,16 @@ interface UplinkStats { connected: boolean; produced: number; ackedSeq: number; 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('telemetry stream over another carrier', { timeout: 120_000 }, () => {
+for (const viaCarriers of [false, true]) describe(`telemetry stream over another carrier (control.viaCarriers: ${viaCarriers})`, { timeout: 120_000 }, () => {
   let fx: TunnelFixture | undefined;
 
   before(async () => {
     if (!isRoot()) return;
-    fx = await startTunnelFixture({ name: 'braid-telemetry-reconnect', carriers: [{ name: 'lte-a', rateMbit: 20 }, { name: 'lte-b', rateMbit: 20 }] });
+    fx = await startTunnelFixture({
+      name: 'braid-telemetry-reconnect', carriers: [{ name: 'lte-a', rateMbit: 20 }, { name: 'lte-b', rateMbit: 20 }],
+      // Without the relay the kernel's default route decides (carrier 0 first); with it the relay dials every carrier.
+      gateways: () => ({ edge: { control: { viaCarriers } } }),
+    });
   });
 
   after(async () => {

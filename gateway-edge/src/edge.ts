@@ -98,14 +98,15 @@ export class EdgeGateway {
     const view = this.telemetryView();
     this.telemetry = Telemetry.start({ role: 'edge', id: cfg.id, version: VERSION, settings: cfg.telemetry, view, logger: this.log });
     const tm = this.telemetry;
-    this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind) });
-    // S2-5: reports carry the context (radio per carrier, motion).
-    if (this.uplink) this.uplink.context = () => this.context();
     if (cfg.control.viaCarriers) {
       this.controlRelay = await CarrierRelay.start({
         remote: cfg.control.cloud, carriers: cfg.carriers.filter((c) => !c.lentBy).map((c) => ({ name: c.name, interface: c.interface })), logger: this.log,
       });
     }
+    // Telemetry up, through the carrier relay too when there is one.
+    this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind), target: this.controlTarget() });
+    // S2-5: reports carry the context (radio per carrier, motion).
+    if (this.uplink) this.uplink.context = () => this.context();
     if (cfg.control.watchPolicy) {
       this.policy = new EdgePolicy({
         ...this.controlTarget(), tls: cfg.control.tls, carriers: cfg.carriers.map((c) => c.name), telemetry: () => this.telemetry, logger: this.log,

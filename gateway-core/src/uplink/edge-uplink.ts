@@ -28,6 +28,8 @@ export interface EdgeUplinkOptions {
   logger: Logger;
   /** Transport kind (udp/tcp/tls) per path id, from the S0 racers. */
   transports?: () => (string | null | undefined)[];
+  /** Where the stream goes when not straight to control.cloud: the edge's carrier relay (control.viaCarriers). */
+  target?: { target: string; serverName: string | undefined };
 }
 
 /** Starts reporting, or returns undefined when `uplink.enabled` is false. */
@@ -43,7 +45,7 @@ export function startEdgeUplink(o: EdgeUplinkOptions): EdgeUplink | undefined {
       edgeId: cfg.id,
       clock: o.clock,
       logger: o.logger,
-      transport: grpcUplink({ target: cfg.control.cloud, tls: cfg.control.tls, serverName: cfg.control.serverName }),
+      transport: grpcUplink({ target: o.target?.target ?? cfg.control.cloud, tls: cfg.control.tls, serverName: o.target ? o.target.serverName : cfg.control.serverName }),
       settings: {
         maxReportsPerSecond: cfg.uplink.maxReportsPerSecond,
         stableIntervalMs: cfg.uplink.stableIntervalMs,
