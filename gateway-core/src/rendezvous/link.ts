@@ -266,6 +266,7 @@ export class RendezvousPeer {
     try {
       const intent = await this.opts.rendezvous.register({ targetId, listener: { host: this.opts.advertiseHost, port }, ttlMs, reverseAfterMs: o.reverseAfterMs ?? 1000 });
       span.setAttribute('braid.rendezvous.intent', intent.intentId);
+      this.prune();
       const k: Known = { intent, role: 'initiator', expiresAt: nowMs() + intent.expiresInMs, state: 'pending', span };
       const won = new Promise<PeerLink>((resolve) => { k.won = resolve; });
       this.known.set(intent.intentId, k);
@@ -318,6 +319,7 @@ export class RendezvousPeer {
 
   private learn(i: IntentMsg): void {
     if (this.closed || i.targetId !== this.opts.id || this.known.has(i.intentId)) return;
+    this.prune();
     if (this.opts.acceptFrom && !this.opts.acceptFrom(i.initiatorId)) {
       this.log.warn({ intent: i.intentId, initiator: i.initiatorId }, 'intent from an initiator we do not serve ignored');
       return;
@@ -342,8 +344,33 @@ export class RendezvousPeer {
       const list = this.learnWaiters.get(id) ?? [];
       list.push(resolve);
       this.learnWaiters.set(id, list);
-      setTimeout(resolve, ms).unref();
+      setTimeout(() => {
+        // Not learned in time: forget the waiter (ids from strangers must not pile up).
+        const l = this.learnWaiters.get(id);
+        if (l) {
+          const rest = l.filter((w) => w !== resolve);
+          if (rest.length > 0) this.learnWaiters.set(id, rest);
+          else this.learnWaiters.delete(id);
+        }
+        resolve();
+      }, ms).unref();
     });
+  }
+
+  /** Intents past their lifetime (and a minute's grace for late handshakes) are forgotten. */
+  private prune(): void {
+    const now = nowMs();
+    for (const [id, k] of this.known) {
+      if (now > k.expiresAt + 60_000) {
+        clearTimeout(k.reverseTimer);
+        this.known.delete(id);
+      }
+    }
+  }
+
+  /** Intents remembered now (for tests and status). */
+  get knownIntents(): number {
+    return this.known.size;
   }
 
   // ---- both sides ---------------------------------------------------------------------------

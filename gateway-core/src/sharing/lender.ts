@@ -41,7 +41,8 @@ export interface LenderOptions {
 
 export class CarrierLender {
   private readonly log: Logger;
-  private readonly links = new Set<PeerLink>();
+  /** Each link with the carrier sockets opened for it. */
+  private readonly links = new Map<PeerLink, (Path | undefined)[]>();
   readonly counters: CarrierCounters[];
   /** Link datagrams refused: empty, or naming a carrier that is not lent. */
   malformed = 0;
@@ -64,7 +65,7 @@ export class CarrierLender {
       link.close();
       return;
     }
-    this.links.add(link);
+    this.links.set(link, []);
     // DF always set ('probe'): the borrower's path MTU discovery measures this carrier through us,
     // so a datagram too big for it must be lost here, not fragmented.
     const open = this.opts.openCarrier ?? ((c, host, port) => UdpCarrierPath.open({ interface: c.interface, remoteHost: host, remotePort: port, mtuDiscover: 'probe' }));
@@ -72,6 +73,12 @@ export class CarrierLender {
       this.log.error({ carrier: c.name, err: e.message }, 'cannot open a lent carrier');
       return undefined;
     })));
+    if (!this.links.has(link)) {
+      // The link went away (or the lender closed) while the sockets were opening.
+      for (const p of out) p?.close();
+      return;
+    }
+    this.links.set(link, out);
     out.forEach((p, i) => {
       p?.onDatagram((d) => {
         const cnt = this.counters[i] as CarrierCounters;
@@ -106,6 +113,11 @@ export class CarrierLender {
 
   close(): void {
     this.closed = true;
-    for (const l of this.links) l.close();
+    // A link closed by its owner reports no close: its sockets are closed here.
+    for (const [l, out] of this.links) {
+      l.close();
+      for (const p of out) p?.close();
+    }
+    this.links.clear();
   }
 }
