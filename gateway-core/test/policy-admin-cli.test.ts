@@ -159,11 +159,13 @@ describe('braid policy get|set', () => {
     assert.equal(n.code, 1);
     assert.match(n.err, /^braid: cannot reach the gateway's admin API at 127\.0\.0\.1:\d+ \(UNAVAILABLE: /);
     // Accepts TCP, never speaks TLS: the call ends at its deadline, not later.
-    const silent = net.createServer(() => undefined);
+    const held: net.Socket[] = [];
+    const silent = net.createServer((s) => { held.push(s); });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const t0 = Date.now();
     const d = await cli(['--target', `127.0.0.1:${(silent.address() as net.AddressInfo).port}`, '--certs', dir, '--timeout', '700', 'policy', 'get']);
     const took = Date.now() - t0;
+    for (const s of held) s.destroy();
     silent.close();
     assert.equal(d.code, 1);
     assert.match(d.err, /\((DEADLINE_EXCEEDED|UNAVAILABLE): /);
