@@ -6,8 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { service as healthService } from 'grpc-health-check';
 import { pino } from 'pino';
 import {
@@ -240,6 +242,40 @@ test('health answers SERVING to a trusted client only', async () => {
   try {
     const { err } = await unary(rogue, check, { service: '' }, 3000);
     assert.ok(err, 'health must not answer an untrusted edge');
+  } finally {
+    rogue.close();
+  }
+});
+
+/** One grpc.reflection.v1 ServerReflectionInfo exchange: list the services. */
+async function listServicesByReflection(client: grpc.Client): Promise<string[]> {
+  const require = createRequire(import.meta.url);
+  const protoFile = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
+  const pkg = loadSync(protoFile, { keepCase: true });
+  const svc = pkg['grpc.reflection.v1.ServerReflection'] as Record<string, { path: string; requestSerialize: (v: object) => Buffer; responseDeserialize: (b: Buffer) => unknown }>;
+  const m = svc['ServerReflectionInfo']!;
+  return new Promise((resolve, reject) => {
+    const call = client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, new grpc.Metadata(), { deadline: Date.now() + 5000 });
+    call.on('data', (r: { list_services_response?: { service?: { name: string }[] } }) => {
+      resolve((r.list_services_response?.service ?? []).map((x) => x.name));
+      call.end();
+    });
+    call.on('error', reject);
+    call.write({ list_services: '' });
+  });
+}
+
+test('server reflection lists the session service to a trusted client, and nothing to an untrusted one', async () => {
+  const client = rawClient(edgeCreds('edge'));
+  try {
+    const names = await listServicesByReflection(client);
+    assert.ok(names.includes(SESSION_SERVICE), `reflection listed ${names.join(', ')}`);
+  } finally {
+    client.close();
+  }
+  const rogue = rawClient(edgeCreds('rogue-edge'));
+  try {
+    await assert.rejects(listServicesByReflection(rogue));
   } finally {
     rogue.close();
   }

@@ -14,6 +14,7 @@ import type { AdminPolicyApi } from './admin-policy.js';
 import { ControlError } from './errors.js';
 import { commonName, hasCertificate } from './peer-cert.js';
 import { listenMtls } from './server.js';
+import { addReflection } from './proto.js';
 import type { ControlServer, TlsFiles } from './types.js';
 
 export interface AdminGrpcOptions {
@@ -79,6 +80,7 @@ export async function startAdminGrpcServer(opts: AdminGrpcOptions): Promise<Cont
   const log = (opts.logger ?? silentLogger).child({ component: 'admin-api' });
   const grpcServer = new grpc.Server({ interceptors: [requireOperator(log, opts.operatorOu)], 'grpc.max_concurrent_streams': 16 });
   new HealthImplementation({ '': 'SERVING', [ADMIN_SERVICE]: 'SERVING' }).addToServer(grpcServer);
+  addReflection(grpcServer, ['admin.proto'], [ADMIN_SERVICE]);
   const api = opts.api;
   grpcServer.addService(adminServiceDefinition(), {
     GetStatus: unary(log, () => api.status()),

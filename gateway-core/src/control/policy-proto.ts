@@ -1,8 +1,7 @@
 // Loads proto/braid/v1/policy.proto (braid.v1.PolicyService) the same way proto.ts loads the
 // session service, and gives the wire messages TypeScript shapes.
-import { join } from 'node:path';
-import { loadSync, type MethodDefinition, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
-import { PROTO_LOADER_OPTIONS, protoDir } from './proto.js';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/proto-loader';
+import { braidMethod, braidService } from './proto.js';
 
 export const POLICY_SERVICE = 'braid.v1.PolicyService';
 
@@ -33,20 +32,10 @@ export interface PolicyAckMsg {
   sha256: string;
 }
 
-let cached: PackageDefinition | undefined;
-
 export function policyServiceDefinition(): ServiceDefinition {
-  if (!cached) {
-    const dir = protoDir();
-    cached = loadSync(join(dir, 'braid/v1/policy.proto'), { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] });
-  }
-  const def = cached[POLICY_SERVICE];
-  if (!def || !('WatchPolicy' in def)) throw new Error(`${POLICY_SERVICE} missing from policy.proto`);
-  return def as ServiceDefinition;
+  return braidService('policy.proto', POLICY_SERVICE, 'WatchPolicy');
 }
 
 export function watchPolicyMethod(): MethodDefinition<object, object, unknown, unknown> {
-  const m = policyServiceDefinition()['WatchPolicy'];
-  if (!m) throw new Error(`${POLICY_SERVICE}.WatchPolicy missing from policy.proto`);
-  return m;
+  return braidMethod('policy.proto', POLICY_SERVICE, 'WatchPolicy');
 }

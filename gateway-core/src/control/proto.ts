@@ -3,6 +3,8 @@
 // from an installed package alike.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
 import { loadSync, type MethodDefinition, type Options, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
 
 /** Fully qualified name of the session service, also its name in grpc.health.v1. */
@@ -30,20 +32,54 @@ export function protoDir(): string {
   return dirname(require.resolve('@braid/proto/package.json'));
 }
 
-let cached: PackageDefinition | undefined;
+const loaded = new Map<string, PackageDefinition>();
+
+/** proto/braid/v1/<file>, loaded once per process with PROTO_LOADER_OPTIONS. */
+export function loadBraidProto(file: string): PackageDefinition {
+  let def = loaded.get(file);
+  if (!def) {
+    const dir = protoDir();
+    def = loadSync(join(dir, 'braid/v1', file), { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] });
+    loaded.set(file, def);
+  }
+  return def;
+}
+
+/**
+ * One service of a braid.v1 proto file, checked to have `method` so that a stale or mismatched
+ * .proto fails at start with an error naming both, not at the first call.
+ */
+export function braidService(file: string, service: string, method: string): ServiceDefinition {
+  const def = loadBraidProto(file)[service];
+  if (!def || !(method in def)) throw new Error(`${service}.${method} missing from ${file}`);
+  return def as ServiceDefinition;
+}
+
+/** One method of a braid.v1 service. Decoded messages are `unknown` until validated. */
+export function braidMethod(file: string, service: string, method: string): MethodDefinition<object, object, unknown, unknown> {
+  return braidService(file, service, method)[method] as MethodDefinition<object, object, unknown, unknown>;
+}
+
+/** The proto files of the services on the control-plane listener (server reflection lists them). */
+export const CONTROL_PROTO_FILES = ['session.proto', 'policy.proto', 'telemetry.proto', 'rendezvous.proto', 'pop.proto'] as const;
+
+/**
+ * gRPC server reflection (grpc.reflection.v1 and v1alpha) for the given proto files, limited to
+ * the services the server really serves, so that grpcurl and similar tools can list and call
+ * them. Added to a server behind the same mTLS checks as every other service on it.
+ */
+export function addReflection(server: Pick<grpc.Server, 'addService'>, files: readonly string[], services: readonly string[]): void {
+  const merged: PackageDefinition = {};
+  for (const f of files) Object.assign(merged, loadBraidProto(f));
+  new ReflectionService(merged, { services: [...services] }).addToServer(server);
+}
 
 export function loadControlProto(): PackageDefinition {
-  if (!cached) {
-    const dir = protoDir();
-    cached = loadSync(join(dir, 'braid/v1/session.proto'), { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] });
-  }
-  return cached;
+  return loadBraidProto('session.proto');
 }
 
 export function sessionServiceDefinition(): ServiceDefinition {
-  const def = loadControlProto()[SESSION_SERVICE];
-  if (!def || !('Hello' in def)) throw new Error(`${SESSION_SERVICE} missing from session.proto`);
-  return def as ServiceDefinition;
+  return braidService('session.proto', SESSION_SERVICE, 'Hello');
 }
 
 /**
@@ -51,7 +87,5 @@ export function sessionServiceDefinition(): ServiceDefinition {
  * wire is only trusted after validate.ts has checked it.
  */
 export function helloMethod(): MethodDefinition<object, object, unknown, unknown> {
-  const m = sessionServiceDefinition()['Hello'];
-  if (!m) throw new Error(`${SESSION_SERVICE}.Hello missing from session.proto`);
-  return m;
+  return braidMethod('session.proto', SESSION_SERVICE, 'Hello');
 }

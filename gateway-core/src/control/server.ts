@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { ControlError, statusName } from './errors.js';
 import { parseHostPort } from './listen-address.js';
 import { clean, commonName, distinguishedName, hasCertificate, readTlsFiles } from './peer-cert.js';
-import { PROTOCOL_VERSION, SESSION_SERVICE, sessionServiceDefinition } from './proto.js';
+import { CONTROL_PROTO_FILES, PROTOCOL_VERSION, SESSION_SERVICE, addReflection, sessionServiceDefinition } from './proto.js';
 import type { ControlServer, ControlServerOptions, HelloReply, PeerIdentity, TlsFiles } from './types.js';
 import { MAX_CONTROL_MESSAGE_BYTES, validateHelloReply, validateHelloRequest } from './validate.js';
 
@@ -124,6 +124,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   };
   grpcServer.addService(sessionServiceDefinition(), { Hello: helloHandler });
   for (const s of opts.services ?? []) grpcServer.addService(s.definition, s.implementation);
+  addReflection(grpcServer, CONTROL_PROTO_FILES, [SESSION_SERVICE, ...(opts.services ?? []).map((s) => s.name)]);
 
   const listener = await listenMtls({ listen: opts.listen, tls: opts.tls, log, grpcServer, peerKind: 'edge', what: 'control plane' });
   return { port: listener.port, close: () => listener.close() };

@@ -1,27 +1,19 @@
 // braid.v1.PopService (proto/braid/v1/pop.proto): the cloud serves its DestinationProber on the
 // control listener; the edge asks each PoP over a kept-open mutual-TLS channel.
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync, type MethodDefinition, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
-import { PROTO_LOADER_OPTIONS, protoDir } from '../control/proto.js';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/proto-loader';
+import { braidMethod, braidService } from '../control/proto.js';
 import { readTlsFiles } from '../control/peer-cert.js';
 import type { ExtraService, TlsFiles } from '../control/types.js';
 import { MAX_TARGETS, type DestinationProber, type TargetDelay } from './probe.js';
 
 export const POP_SERVICE = 'braid.v1.PopService';
 
-let cached: PackageDefinition | undefined;
 function definition(): ServiceDefinition {
-  if (!cached) {
-    const dir = protoDir();
-    cached = loadSync(join(dir, 'braid/v1/pop.proto'), { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] });
-  }
-  const def = cached[POP_SERVICE];
-  if (!def || !('MeasureDestinations' in def)) throw new Error(`${POP_SERVICE} missing from pop.proto`);
-  return def as ServiceDefinition;
+  return braidService('pop.proto', POP_SERVICE, 'MeasureDestinations');
 }
 function measureMethod(): MethodDefinition<object, object, unknown, unknown> {
-  return definition()['MeasureDestinations'] as MethodDefinition<object, object, unknown, unknown>;
+  return braidMethod('pop.proto', POP_SERVICE, 'MeasureDestinations');
 }
 
 interface WireDelay { target: string; rttUs: number; error: string; ageMs: number }

@@ -1,8 +1,7 @@
 // Loads proto/braid/v1/rendezvous.proto (braid.v1.RendezvousService) like control/proto.ts loads
 // the session service, gives the messages TypeScript shapes and checks what comes off the wire.
-import { join } from 'node:path';
-import { loadSync, type MethodDefinition, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
-import { PROTO_LOADER_OPTIONS, protoDir } from '../control/proto.js';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/proto-loader';
+import { braidMethod, braidService } from '../control/proto.js';
 
 export const RENDEZVOUS_SERVICE = 'braid.v1.RendezvousService';
 
@@ -47,22 +46,12 @@ export const SECRET_LEN = 32;
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 
-let cached: PackageDefinition | undefined;
-
 export function rendezvousServiceDefinition(): ServiceDefinition {
-  if (!cached) {
-    const dir = protoDir();
-    cached = loadSync(join(dir, 'braid/v1/rendezvous.proto'), { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] });
-  }
-  const def = cached[RENDEZVOUS_SERVICE];
-  if (!def || !('RegisterIntent' in def)) throw new Error(`${RENDEZVOUS_SERVICE} missing from rendezvous.proto`);
-  return def as ServiceDefinition;
+  return braidService('rendezvous.proto', RENDEZVOUS_SERVICE, 'RegisterIntent');
 }
 
 export function rendezvousMethod(name: 'RegisterIntent' | 'WatchIntents' | 'ResolveIntent'): MethodDefinition<object, object, unknown, unknown> {
-  const m = rendezvousServiceDefinition()[name];
-  if (!m) throw new Error(`${RENDEZVOUS_SERVICE}.${name} missing from rendezvous.proto`);
-  return m;
+  return braidMethod('rendezvous.proto', RENDEZVOUS_SERVICE, name);
 }
 
 export const isIdentity = (s: unknown): s is string => typeof s === 'string' && ID.test(s);
