@@ -82,7 +82,7 @@ describe('edge config', () => {
         helloTimeoutMs: 5000,
         retryMs: 2000,
         watchPolicy: true,
-        viaCarriers: false,
+        viaCarriers: true,
       },
       carriers: [{ name: 'lte-a', interface: 'wwan0' }],
       tunnel: { device: 'braid0', mtu: 1400 },

@@ -100,7 +100,11 @@ export class EdgeGateway {
     const tm = this.telemetry;
     if (cfg.control.viaCarriers) {
       this.controlRelay = await CarrierRelay.start({
-        remote: cfg.control.cloud, carriers: cfg.carriers.filter((c) => !c.lentBy).map((c) => ({ name: c.name, interface: c.interface })), logger: this.log,
+        remote: cfg.control.cloud,
+        // Every own carrier, pinned; then the kernel's route (no pinning) as the last candidate, so
+        // that a cloud reachable only some other way (a wired uplink, a lab) is still reached.
+        carriers: [...cfg.carriers.filter((c) => !c.lentBy).map((c) => ({ name: c.name, interface: c.interface })), { name: 'kernel-route', interface: undefined }],
+        logger: this.log,
       });
     }
     // Telemetry up, through the carrier relay too when there is one.

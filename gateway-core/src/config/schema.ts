@@ -171,7 +171,7 @@ export const edgeConfigSchema = section({
     /** Follow the cloud's policy stream (braid.v1.PolicyService, docs/policy.md). */
     watchPolicy: bool().default(true),
     /** Control connections through the carrier relay, over whichever carrier reaches the cloud (docs/control-plane.md). */
-    viaCarriers: bool().default(false),
+    viaCarriers: bool().default(true),
   })),
   carriers: listOf(carrierSchema, `a list of 1 to ${MAX_CARRIERS} carriers`)
     .min(1)
