@@ -41,6 +41,8 @@ test('compilePolicy: algorithms per class, rules first (with destinations), priv
   assert.equal(c.schedule.pinBytes, 1000);
   // 10.0.0.7 (priority 5) before 10.0.0.9 (priority 1); 10.0.0.8 is not privileged.
   assert.deepEqual(c.schedule.privilegedUsers, [String(0x0a000007), String(0x0a000009)]);
+  // S2-4: every user with a priority gets priority + 1 packets per stage-1 turn.
+  assert.deepEqual(c.schedule.userWeights, [[String(0x0a000009), 2], [String(0x0a000007), 6], [String(0x0a000008), 8]]);
   assert.deepEqual(c.schedule.preferences, { preferredTypes: ['nr'], preferredMaxDelayUs: 40_000, services: { video: { types: ['wlan5'], maxDelayUs: 30_000 } } });
   assert.deepEqual(c.paths, {
     'lte-a': { tier: 'backup', capBytes: 1e9, billingDay: 5, latencyCutoffMs: 250 },

@@ -123,6 +123,28 @@ test('S2-6: a privileged user goes first while it has data', () => {
   assert.deepEqual(order, [51, 52, 1, 2]);
 });
 
+test('S2-4: a user of weight 3 sends three packets per turn, the others one; a user with nothing ready loses its turn', () => {
+  const q = new SendQueue(limits);
+  q.setWeights([['heavy', 3]]);
+  for (let k = 1; k <= 6; k++) q.push('heavy', qp(k), false);
+  for (let k = 11; k <= 13; k++) q.push('light', qp(k), false);
+  const order: number[] = [];
+  for (let x = q.take(0, () => true, () => {}); x; x = q.take(0, () => true, () => {})) order.push(idOf(x));
+  assert.deepEqual(order, [1, 2, 3, 11, 4, 5, 6, 12, 13]);
+
+  // Nothing of heavy's is ready: light goes, and heavy's turn starts over afterwards.
+  const r = new SendQueue(limits);
+  r.setWeights([['heavy', 2]]);
+  r.push('heavy', qp(1), false);
+  r.push('heavy', qp(2), false);
+  r.push('light', qp(11), false);
+  r.push('light', qp(12), false);
+  assert.equal(idOf(r.take(0, (p) => idOf(p) > 10, () => {})!), 11);
+  const rest: number[] = [];
+  for (let x = r.take(0, () => true, () => {}); x; x = r.take(0, () => true, () => {})) rest.push(idOf(x));
+  assert.deepEqual(rest, [1, 2, 12]);
+});
+
 test('the queue is bounded in packets and in waiting time, both counted by the caller', () => {
   const q = new SendQueue({ maxPackets: 2, maxBytes: 1 << 20, maxDelayUs: 50_000 });
   assert.ok(q.push('a', qp(1), false));

@@ -64,6 +64,8 @@ export function compilePolicy(p: Policy, carriers: readonly string[]): CompiledP
       // Policy rules first, then the built-in ones (DSCP EF, voice ports, DNS/SSH...).
       classRules: [...rules, ...DEFAULT_CLASS_RULES],
       privilegedUsers: privileged,
+      // S2-4: priority 0-7 is a share of the stage-1 round robin, 1-8 packets per turn.
+      userWeights: p.users.filter((u) => u.priority > 0).map((u) => [String(ipv4ToNumber(u.address)), u.priority + 1] as const),
       preferences: {
         preferredTypes: p.lowLatency.preferredLinkTypes,
         ...(p.lowLatency.preferredMaxDelayMs !== undefined ? { preferredMaxDelayUs: p.lowLatency.preferredMaxDelayMs * 1000 } : {}),

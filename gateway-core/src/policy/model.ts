@@ -44,7 +44,7 @@ const strict = <S extends z.core.$ZodLooseShape>(shape: S) =>
 const userSchema = strict({
   /** Client address inside the edge's LAN (the stage 1 user, S2-4). */
   address: ipv4,
-  /** 0-7, higher goes first among privileged users. */
+  /** 0-7: privileged users go first in descending priority; the others get priority + 1 packets per round-robin turn (S2-4). */
   priority: intIn(0, 7).default(0),
   /** S2-6: while this user has data, everyone else waits. */
   privileged: z.boolean({ error: expecting('true or false') }).default(false),

@@ -2,7 +2,8 @@
 //   stage 3 first: urgent packets (TCP handshakes, pure ACKs) and cross-path retransmissions
 //           jump ahead of queued data (S2-9, S2-10);
 //   stage 1 next: one FIFO per user; a privileged user's packets go before anyone else's while
-//           it has data (S2-6), the others take turns round-robin (fairness between users).
+//           it has data (S2-6), the others take turns round-robin (fairness between users),
+//           a user of weight w sending up to w packets per turn (S2-4 per-user priority).
 // Bounded in packets and bytes (drop-tail, counted by the caller) and in waiting time: a packet
 // that waited longer than maxDelayUs is dropped when it reaches the head, so a standing queue
 // never adds more than that to anyone's delay.
@@ -61,6 +62,10 @@ export class SendQueue {
   private ring: string[] = [];
   private turn = 0;
   private privileged = new Set<string>();
+  /** Packets per turn, by user (absent: 1). */
+  private weights = new Map<string, number>();
+  /** Packets the user at `turn` has sent in its current turn. */
+  private servedInTurn = 0;
   private packets = 0;
   private bytes = 0;
 
@@ -76,6 +81,11 @@ export class SendQueue {
 
   setPrivileged(users: Iterable<string>): void {
     this.privileged = new Set(users);
+  }
+
+  /** S2-4: a user's share of the round robin, in packets per turn (whole numbers >= 1). */
+  setWeights(weights: Iterable<readonly [string, number]>): void {
+    this.weights = new Map([...weights].map(([u, w]) => [u, Math.max(1, Math.floor(w))]));
   }
 
   /** False when the queue is full (the caller counts the drop). */
@@ -121,7 +131,14 @@ export class SendQueue {
       const f = this.users.get(name) as Fifo;
       const q = this.takeFrom(f, nowUs, ready, expired);
       if (q) {
-        this.turn = (idx + 1) % Math.max(1, this.ring.length);
+        // A user that was skipped (nothing ready) lost the rest of its turn.
+        this.servedInTurn = i === 0 ? this.servedInTurn + 1 : 1;
+        if (this.servedInTurn >= (this.weights.get(name) ?? 1)) {
+          this.turn = (idx + 1) % Math.max(1, this.ring.length);
+          this.servedInTurn = 0;
+        } else {
+          this.turn = idx;
+        }
         return q;
       }
     }
@@ -160,5 +177,6 @@ export class SendQueue {
       return keep;
     });
     this.turn = 0;
+    this.servedInTurn = 0;
   }
 }

@@ -105,6 +105,8 @@ export interface SchedulePolicy {
   classRules: readonly ClassRule[];
   /** In the order they go first (S2-6). */
   privilegedUsers: string[];
+  /** S2-4: packets per round-robin turn, by user (users not listed: 1). */
+  userWeights?: readonly (readonly [string, number])[];
   preferences: Pick<SelectionPolicy, 'preferredTypes' | 'preferredMaxDelayUs' | 'services'>;
 }
 
@@ -299,6 +301,7 @@ export class Session {
     this.pinBytes = p.pinBytes;
     this.classRules = p.classRules;
     this.queue.setPrivileged(p.privilegedUsers);
+    this.queue.setWeights(p.userWeights ?? []);
     this.lowLatency?.selector.setPreferences(p.preferences);
   }
 
