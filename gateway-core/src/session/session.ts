@@ -662,10 +662,19 @@ export class Session {
    */
   private peerResendWithinUs(): number {
     let srtt = 0;
-    for (const p of this.paths) if (p.state.state === 'up' && p.state.srttUs > srtt) srtt = p.state.srttUs;
+    let fastest = Infinity;
+    for (const p of this.paths) {
+      if (p.state.state !== 'up' || !(p.state.srttUs > 0)) continue;
+      srtt = Math.max(srtt, p.state.srttUs);
+      fastest = Math.min(fastest, p.state.srttUs);
+    }
+    if (!Number.isFinite(fastest)) fastest = srtt;
     const ackUs = this.opts.ackIntervalMs * 1000;
+    // The slowest path turns suspect last (its dead time scales with its round trip); the re-sent
+    // copy then takes the fastest path, the one the retransmission scheduler picks first. Holding
+    // for the slowest path's full round trip instead held every flow behind each gap for it.
     const deadUs = Math.max(this.opts.pathDeadMs * 1000, 1.5 * srtt + ackUs);
-    return deadUs / 3 + srtt + 2 * ackUs + (this.opts.tickUs ?? 5000);
+    return deadUs / 3 + fastest + 2 * ackUs + (this.opts.tickUs ?? 5000);
   }
 
   private sendAck(p: SessionPath, now: number): void {
