@@ -7,19 +7,10 @@ import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
 import { Session, type SessionOptions } from '../src/session/session.js';
 import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
+import { udpPacket } from './ip-packets.js';
 
-function udp(seq: number, size = 1200, dport = 5001): Buffer {
-  const b = Buffer.alloc(size);
-  b[0] = 0x45;
-  b.writeUInt16BE(size, 2);
-  b[9] = 17;
-  b.writeUInt32BE(0x0a000001, 12);
-  b.writeUInt32BE(0x0a000002, 16);
-  b.writeUInt16BE(40000, 20);
-  b.writeUInt16BE(dport, 22);
-  b.writeUInt32BE(seq, 28);
-  return b;
-}
+/** An IPv4/UDP packet of a bulk flow (port 5001) carrying a sequence number. */
+const udp = (seq: number, size = 1200, dport = 5001): Buffer => udpPacket(seq, { size, dport });
 
 function pair(clock: SimClock, links: SimLink[], lowLatency = false) {
   const k1 = Buffer.alloc(32, 3);

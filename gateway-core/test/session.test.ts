@@ -7,6 +7,7 @@ import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
 import { Session, type SessionOptions } from '../src/session/session.js';
 import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
+import { udpPacket } from './ip-packets.js';
 
 function ipPacket(seq: number, size = 1200): Buffer {
   const b = Buffer.alloc(size);
@@ -135,18 +136,8 @@ test('S2-7: a flow\'s first 330 KB stay on one path, the rest is spread over all
   b.close();
 });
 
-function udpPacket(n: number, size = 200): Buffer {
-  const b = Buffer.alloc(size);
-  b[0] = 0x45;
-  b.writeUInt16BE(size, 2);
-  b[9] = 17;
-  b.writeUInt32BE(0x0a000001, 12);
-  b.writeUInt32BE(0x0a000002, 16);
-  b.writeUInt16BE(5000, 20);
-  b.writeUInt16BE(5004, 22);
-  b.writeUInt32BE(n, 28);
-  return b;
-}
+/** A 200-byte UDP packet 5000 -> 5004 carrying sequence number n. */
+const smallUdp = (n: number, size = 200): Buffer => udpPacket(n, { size, sport: 5000, dport: 5004 });
 
 test('S4 through the session: small real-time packets over lossy links arrive exactly once, in order', () => {
   const clock = new SimClock();
@@ -173,7 +164,7 @@ test('S4 through the session: small real-time packets over lossy links arrive ex
   clock.advance(500_000);
   const N = 2000;
   for (let n = 0; n < N; n++) {
-    a.send(udpPacket(n));
+    a.send(smallUdp(n));
     clock.advance(5000); // 200 packets/s, like voice
   }
   clock.advance(3_000_000);
