@@ -17,7 +17,6 @@
 // reason, except under CI=true, where it fails.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,7 @@ import type { Readable } from 'node:stream';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import { stringify } from 'yaml';
 import { ROOT } from './chart-harness.js';
+import { expectedPayloadSha } from './harness/payload.js';
 import { isRoot } from './harness/root.js';
 
 const SOCKET = '/run/podman/podman.sock';
@@ -196,12 +196,6 @@ echo.on('message', (m, r) => echo.send(m, r.port, r.address));
 echo.bind(${PORT.echo});
 process.on('SIGTERM', () => process.exit(0));
 `;
-function expectedPayloadSha(): string {
-  const buf = Buffer.alloc(PAYLOAD_BYTES);
-  let x = 12345;
-  for (let i = 0; i < PAYLOAD_BYTES; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; buf[i] = x >>> 24; }
-  return createHash('sha256').update(buf).digest('hex');
-}
 
 // The client, behind the edge: one download, then a UDP probe every 50 ms, each from a new
 // socket (a new flow, as new traffic is), printing the ones answered.
@@ -377,7 +371,7 @@ describe('two cloud replicas behind a load balancer (testcontainers)', { timeout
       const transfer = await waitFor('the client\'s download', 60_000, () => jsonLines<{ transfer?: { who: string; bytes: number; sha256: string }; error?: string }>(logs.client)
         .map((l) => { if (l.error) throw new Error(`client: ${l.error}`); return l.transfer; }).find((x) => x !== undefined));
       assert.equal(transfer.bytes, PAYLOAD_BYTES);
-      assert.equal(transfer.sha256, expectedPayloadSha(), 'payload arrived byte-identical');
+      assert.equal(transfer.sha256, expectedPayloadSha(PAYLOAD_BYTES), 'payload arrived byte-identical');
 
       // ---- where the paths went ----------------------------------------------------------------
       const flows = jsonLines<{ flow?: string; replica?: string }>(logs.lb).filter((l) => l.flow !== undefined);

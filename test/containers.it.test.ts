@@ -15,13 +15,13 @@
 // left out (test/chart.test.ts checks them against the Kubernetes schema).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { stringify } from 'yaml';
 import { ROOT, render, type K8sObject } from './chart-harness.js';
+import { expectedPayloadSha } from './harness/payload.js';
 import { isRoot } from './harness/root.js';
 
 const LABEL = 'braid-test=containers';
@@ -197,12 +197,6 @@ http.createServer((req, res) => {
 }).listen(8080, '0.0.0.0');
 process.on('SIGTERM', () => process.exit(0));
 `;
-function expectedPayloadSha(): string {
-  const buf = Buffer.alloc(PAYLOAD_BYTES);
-  let x = 12345;
-  for (let i = 0; i < PAYLOAD_BYTES; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; buf[i] = x >>> 24; }
-  return createHash('sha256').update(buf).digest('hex');
-}
 // The client: fetch through its default route (the edge) and print what it got.
 const CLIENT_JS = `
 const crypto = require('node:crypto');
@@ -284,7 +278,7 @@ describe('chart under podman kube play', { timeout: 300_000 }, () => {
       `require('node:child_process').execFileSync('ip', ['route', 'replace', 'default', 'via', '${edgeLan}']);\n${CLIENT_JS}`), 'client');
     const res = JSON.parse(got.trim().split('\n').pop() as string) as { who: string; bytes: number; sha256: string };
     assert.equal(res.bytes, PAYLOAD_BYTES);
-    assert.equal(res.sha256, expectedPayloadSha(), 'payload arrived byte-identical');
+    assert.equal(res.sha256, expectedPayloadSha(PAYLOAD_BYTES), 'payload arrived byte-identical');
     // The server saw the cloud (its egress NAT), not the client or the host: the bytes went
     // through the tunnel, not around it.
     assert.equal(res.who, CLOUD_IP);

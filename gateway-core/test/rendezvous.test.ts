@@ -15,6 +15,7 @@ import { tracing } from '@opentelemetry/sdk-node';
 import { startControlServer, ControlError, type ControlServer, type TlsFiles } from '../src/control/index.js';
 import { createRendezvousService, RendezvousClient, RendezvousPeer, type IntentMsg, type PeerLink, type RendezvousServiceHandle } from '../src/rendezvous/index.js';
 import { FrameDecoder, frame } from '../src/path/framing.js';
+import { sleep, until } from './wait.js';
 
 const SCRIPT = new URL('../../scripts/gen-dev-certs.sh', import.meta.url).pathname;
 const exporter = new tracing.InMemorySpanExporter();
@@ -45,15 +46,6 @@ async function peer(name: string, listen: boolean): Promise<RendezvousPeer> {
   return p;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`${what} not within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 /** A datagram each way, compared byte for byte. */
 async function exchange(a: PeerLink, b: PeerLink): Promise<void> {

@@ -16,6 +16,7 @@ import { startControlServer, ControlError, type ControlServer, type TlsFiles } f
 import { createRendezvousService, RendezvousClient, RendezvousPeer, type RendezvousServiceHandle } from '../src/rendezvous/index.js';
 import { CarrierBorrower, CarrierLender } from '../src/sharing/index.js';
 import type { Path } from '../src/path/path.js';
+import { until } from './wait.js';
 
 const SCRIPT = new URL('../../scripts/gen-dev-certs.sh', import.meta.url).pathname;
 let dir = '';
@@ -28,14 +29,6 @@ const sourcePorts = new Map<number, Set<number>>();
 const closers: (() => void)[] = [];
 
 const files = (name: string): TlsFiles => ({ ca: join(dir, 'ca.pem'), cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`${what} not within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 async function peer(name: string, listen: boolean): Promise<RendezvousPeer> {
   const client = await RendezvousClient.open({ target, tls: files(name), serverName: 'braid-cloud' });
