@@ -14,6 +14,7 @@ import { PathState, type PathStateName } from './path-state.js';
 import { SessionTimers } from './timers.js';
 import { ReorderBuffer } from '../receive/reorder.js';
 import { ipFlowHash } from '../receive/flow-hash.js';
+import { DelaySpread } from '../receive/delay-spread.js';
 import type { PathView, Scheduler } from '../schedule/scheduler.js';
 import type { SelectionPolicy } from '../redundant/selection.js';
 import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
@@ -156,6 +157,8 @@ export class Session {
   private readonly paths: SessionPath[];
   private readonly views: PathView[];
   private readonly reorder: ReorderBuffer;
+  /** One-way delay spread between the paths delivering data to us (receive/delay-spread). */
+  private readonly spread = new DelaySpread();
   private readonly timers: SessionTimers;
   private readonly log: Logger;
   private dataSeq = 0;
@@ -638,6 +641,7 @@ export class Session {
           break;
         }
         p.state.observeWatermark(pkt.dataSeq);
+        this.spread.onData(p.state.id, pkt.ts1, now);
         this.reorder.push(pkt.dataSeq, pkt.payload, now);
         break;
       }
@@ -815,7 +819,12 @@ export class Session {
   }
 
   reorderStats() {
-    return { ...this.reorder.stats, delayCounts: [...this.reorder.stats.delayCounts] };
+    return {
+      ...this.reorder.stats,
+      delayCounts: [...this.reorder.stats.delayCounts],
+      spreadUs: this.spread.stats.spreadUs,
+      spreadCounts: [...this.spread.stats.spreadCounts],
+    };
   }
 
   close(): void {
