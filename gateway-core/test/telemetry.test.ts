@@ -9,6 +9,7 @@ import { traceMixin } from '../src/log.js';
 import type { PathStatus } from '../src/session/session.js';
 import { EventLog } from '../src/telemetry/events.js';
 import { METRIC } from '../src/telemetry/metrics.js';
+import { REORDER_DELAY_BUCKETS_MS } from '../src/receive/reorder.js';
 import { PathWatcher, RaceWatcher, type PathTransition, type RaceDecision } from '../src/telemetry/path-watch.js';
 import { Telemetry, contextFromHeaders, otlpRequested, traceHeaders } from '../src/telemetry/telemetry.js';
 import type { RaceView, SessionView, TelemetryView } from '../src/telemetry/view.js';
@@ -116,12 +117,27 @@ describe('trace context headers', () => {
   });
 });
 
+/** Counts per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow) with `at` (bound in ms, or 'overflow') set. */
+function bucketCounts(at: Record<string, number>): number[] {
+  const out = new Array<number>(REORDER_DELAY_BUCKETS_MS.length + 1).fill(0);
+  for (const [k, n] of Object.entries(at)) {
+    const i = k === 'overflow' ? REORDER_DELAY_BUCKETS_MS.length : REORDER_DELAY_BUCKETS_MS.findIndex((b) => String(b) === k);
+    assert.ok(i >= 0, `bucket ${k}`);
+    out[i] = n;
+  }
+  return out;
+}
+
 describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
   let receiver: OtlpReceiver;
   let tm: Telemetry;
   let admin: AdminServer;
   const st = {
-    sessions: [{ id: 42, peer: '198.18.0.1:7443', paths: [path(0, 'lte-a', 'up'), path(1, 'lte-b', 'up')], carriers: CARRIERS, reorder: { delivered: 10, deliveredLate: 1, skipped: 2, heldNow: 0, heldBytes: 0, delayCounts: [7, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] }, redundantCopies: { s2: 3, s4: 40 } }] as SessionView[],
+    sessions: [{ id: 42, peer: '198.18.0.1:7443', paths: [path(0, 'lte-a', 'up'), path(1, 'lte-b', 'up')], carriers: CARRIERS, reorder: {
+      delivered: 10, deliveredLate: 1, skipped: 2, heldNow: 0, heldBytes: 0,
+      delayCounts: bucketCounts({ '0.5': 7, '5': 2, overflow: 1 }),
+      spreadUs: 61_500, spreadCounts: bucketCounts({ '0.5': 3, '60': 5, '65': 20 }),
+    }, redundantCopies: { s2: 3, s4: 40 } }] as SessionView[],
   };
   const get = async (p: string) => {
     const r = await fetch(`http://127.0.0.1:${admin.port}${p}`);
@@ -169,7 +185,7 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
     }
     const names = new Set(receiver.points.map((p) => p.metric));
     for (const m of [METRIC.pathSentBytes, METRIC.pathUp, METRIC.sessions, METRIC.drops, METRIC.reorderSkipped, METRIC.tunnelBytes,
-      METRIC.reorderDelay, METRIC.redundantCopies]) {
+      METRIC.reorderDelay, METRIC.delaySpread, METRIC.delaySpreadPackets, METRIC.redundantCopies]) {
       assert.ok(names.has(m), `${m} exported; got ${[...names].join(', ')}`);
     }
     // The reorder-delay histogram is cumulative over its buckets, with +Inf holding everything.
@@ -177,6 +193,15 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
     assert.equal(le('0.5'), 7);
     assert.equal(le('5'), 9);
     assert.equal(le('+Inf'), 10);
+    // The delay spread: its value now (ms), and the per-packet histogram in the same buckets.
+    assert.equal(receiver.points.filter((p) => p.metric === METRIC.delaySpread).at(-1)?.value, 61.5);
+    const spreadLe = (b: string) => receiver.points.filter((p) => p.metric === METRIC.delaySpreadPackets && p.attributes['braid.reorder.spread.le_ms'] === b).at(-1)?.value;
+    assert.equal(spreadLe('0.5'), 3);
+    assert.equal(spreadLe('55'), 3);
+    assert.equal(spreadLe('60'), 8);
+    assert.equal(spreadLe('65'), 28);
+    assert.equal(spreadLe('2000'), 28);
+    assert.equal(spreadLe('+Inf'), 28);
     const copies = (k: string) => receiver.points.filter((p) => p.metric === METRIC.redundantCopies && p.attributes['braid.redundancy.kind'] === k).at(-1)?.value;
     assert.equal(copies('s2'), 3);
     assert.equal(copies('s4'), 40);

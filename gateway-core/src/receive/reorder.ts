@@ -23,8 +23,18 @@ export interface ReorderOptions {
   flowHash?: (pkt: Buffer) => number;
 }
 
-/** Upper bounds (ms) of the reorder-delay histogram buckets; a last bucket holds the rest. */
-export const REORDER_DELAY_BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2000] as const;
+/**
+ * Upper bounds (ms) of the reorder-delay histogram buckets; a last bucket holds the rest. The
+ * delay spread between the paths (receive/delay-spread) uses the same buckets, and issue 4's
+ * target compares the two with a 5 ms margin (reorder p99 <= spread p99 + 5 ms): a percentile
+ * is read as its bucket's upper bound, so the buckets are at most 5 ms wide up to 100 ms
+ * (where LTE spreads lie) and 10 ms up to 200 ms, coarser beyond. The old bounds are all kept.
+ */
+export const REORDER_DELAY_BUCKETS_MS = [
+  0.5, 1, 2, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100,
+  110, 120, 130, 140, 150, 160, 170, 180, 190, 200, 225, 250, 275, 300, 350, 400, 450, 500,
+  750, 1000, 1500, 2000,
+] as const;
 
 export interface ReorderStats {
   /** How long delivered packets waited in the buffer: counts per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow). */

@@ -33,6 +33,8 @@ export const METRIC = {
   reorderSkipped: 'braid.reorder.skipped',
   reorderHeld: 'braid.reorder.held',
   reorderDelay: 'braid.reorder.delay.packets',
+  delaySpread: 'braid.reorder.spread',
+  delaySpreadPackets: 'braid.reorder.spread.packets',
   redundantCopies: 'braid.session.redundant_copies',
   drops: 'braid.drops',
   tunnelPackets: 'braid.tunnel.packets',
@@ -57,6 +59,18 @@ function pathAttributes(s: SessionView, i: number): Attributes {
     'braid.path.name': name,
     ...carrierAttributes(s.carriers[i], name),
   };
+}
+
+/**
+ * Counts per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow) as cumulative counts with their
+ * upper bound ('+Inf' for the overflow), the way a Prometheus histogram's buckets read.
+ */
+function cumulativeBuckets(counts: readonly number[], emit: (cumulative: number, le: string) => void): void {
+  let cum = 0;
+  counts.forEach((n, i) => {
+    cum += n;
+    emit(cum, i < REORDER_DELAY_BUCKETS_MS.length ? String(REORDER_DELAY_BUCKETS_MS[i]) : '+Inf');
+  });
 }
 
 export function registerGatewayMetrics(meter: Meter, view: TelemetryView): GatewayInstruments {
@@ -87,6 +101,11 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
   const held = g(METRIC.reorderHeld, '{packet}', 'Packets held in the reorder buffer now');
   const reorderDelay = c(METRIC.reorderDelay, '{packet}',
     'Packets delivered by the reorder buffer that waited at most braid.reorder.delay.le_ms (cumulative, like a Prometheus histogram)');
+  // The reorder delay's yardstick (issue 4: reorder delay p99 <= spread + 5 ms), same buckets so
+  // that the two histograms can be compared bucket by bucket.
+  const spreadNow = g(METRIC.delaySpread, 'ms', 'One-way delay spread between the paths delivering data now (largest minus smallest smoothed one-way delay, measured at this receiver)');
+  const spreadPackets = c(METRIC.delaySpreadPackets, '{packet}',
+    'Data packets that arrived while the delay spread between the paths was at most braid.reorder.spread.le_ms (cumulative, like a Prometheus histogram)');
   const copies = c(METRIC.redundantCopies, '{packet}', 'Extra copies sent for redundancy (braid.redundancy.kind: s2 duplicates, s4 class)');
   const drops = c(METRIC.drops, '{packet}', 'Datagrams and packets dropped, by reason');
   const tunPackets = c(METRIC.tunnelPackets, '{packet}', 'Packets through the TUN device, by direction');
@@ -125,12 +144,11 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
         r.observe(skipped, s.reorder.skipped, a);
         r.observe(held, s.reorder.heldNow, a);
         if (s.reorder.delayCounts) {
-          let cum = 0;
-          s.reorder.delayCounts.forEach((n, i) => {
-            cum += n;
-            const le = i < REORDER_DELAY_BUCKETS_MS.length ? String(REORDER_DELAY_BUCKETS_MS[i]) : '+Inf';
-            r.observe(reorderDelay, cum, { ...a, 'braid.reorder.delay.le_ms': le });
-          });
+          cumulativeBuckets(s.reorder.delayCounts, (n, le) => r.observe(reorderDelay, n, { ...a, 'braid.reorder.delay.le_ms': le }));
+        }
+        if (s.reorder.spreadUs !== undefined) r.observe(spreadNow, s.reorder.spreadUs / 1000, a);
+        if (s.reorder.spreadCounts) {
+          cumulativeBuckets(s.reorder.spreadCounts, (n, le) => r.observe(spreadPackets, n, { ...a, 'braid.reorder.spread.le_ms': le }));
         }
       }
       if (s.redundantCopies) {
@@ -147,7 +165,7 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
     r.observe(tunBytes, t.txBytes, { 'network.io.direction': 'transmit' });
   }, [rtt, minRtt, rate, inflight, up, sentBytes, recvBytes, sentPackets, recvPackets, paySent, payRecv, sendErrors, sessions,
     lossRate, delay, window, paced, retransmitted,
-    delivered, late, skipped, held, reorderDelay, copies, drops, tunPackets, tunBytes]);
+    delivered, late, skipped, held, reorderDelay, spreadNow, spreadPackets, copies, drops, tunPackets, tunBytes]);
 
   const rpc: Histogram = meter.createHistogram(METRIC.rpcDuration, {
     unit: 's',

@@ -21,6 +21,10 @@ export interface ReorderView {
   heldBytes: number;
   /** How long delivered packets waited, per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow). */
   delayCounts?: number[];
+  /** One-way delay spread between the paths delivering data now, microseconds (receive/delay-spread). */
+  spreadUs?: number;
+  /** The spread seen by each arriving data packet, per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow). */
+  spreadCounts?: number[];
 }
 
 export interface SessionView {
