@@ -33,6 +33,12 @@ const systemDetails = z.strictObject({
   leadS: z.number(),
   /** Bytes delivered by each carrier during the traffic, per direction. */
   carrierBytes: z.array(z.strictObject({ name: z.string(), up: z.number(), down: z.number() })),
+  /**
+   * Beside reorderDelayMs, and under details because the contract's per-system figures are a
+   * fixed set: optional, so results written before it existed still parse.
+   */
+  delaySpreadMs: percentiles.nullable().optional().describe(
+    'Braid only: p50/p99 of the one-way delay spread between the paths in use, measured by the receiving gateways for each arriving data packet (gateway-core receive/delay-spread.ts), as upper bounds of the reorder-delay histogram buckets; issue 4 wants reorderDelayMs.p99 <= delaySpreadMs.p99 + 5 ms. Null when the gateways do not export it.'),
   /** Scenarios with rate steps: how fast goodput followed each step (bench/lib/step-response.ts). */
   stepResponse: z.array(z.strictObject({
     atS: z.number(),

@@ -12,7 +12,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startGateways, type Gateways } from '../../test/harness/gateways.js';
-import { REORDER_DELAY_BUCKETS_MS } from '@braid/gateway-core';
+import { bucketPercentiles, histogramText, spreadVerdict, statusHistograms, type Percentiles } from './histogram.js';
 import { ip } from '../../test/harness/netns.js';
 import type { Topology } from '../../test/harness/topology.js';
 import { makeOpenVpnCerts, startOpenVpn } from './openvpn.js';
@@ -26,7 +26,9 @@ export interface SystemSetup {
   path: string;
   notes: string[];
   /** Reorder-buffer delay percentiles, when the system has one and exports it. */
-  reorderDelayMs(): Promise<{ p50: number; p99: number } | null>;
+  reorderDelayMs(): Promise<Percentiles | null>;
+  /** Percentiles of the measured one-way delay spread between the paths in use (Braid, receive/delay-spread). */
+  delaySpreadMs(): Promise<Percentiles | null>;
   /** What the gateways counted (Braid: per-path packets, retransmissions, redundant copies), as notes for the result. */
   engineNotes(): Promise<string[]>;
   stop(): Promise<void>;
@@ -64,40 +66,30 @@ async function gatewayEngineNotes(gw: Gateways): Promise<string[]> {
   }
   const edge = (await gw.edgeStatus()) as unknown as { engine?: unknown; reorder?: Record<string, unknown> };
   if (edge.engine) out.push(`edge engine counters: ${JSON.stringify(edge.engine)}`);
-  if (edge.reorder) out.push(`edge reorder counters: ${JSON.stringify({ ...edge.reorder, delayCounts: undefined })}`);
+  if (edge.reorder) out.push(`edge reorder counters: ${JSON.stringify({ ...edge.reorder, delayCounts: undefined, spreadCounts: undefined })}`);
+  // Issue 4's target, from the same end-of-run status: the reorder delay against the spread it
+  // should not exceed, and the two histograms behind the percentiles.
+  const delays = statusHistograms(edge, cloud, 'delayCounts');
+  const spreads = statusHistograms(edge, cloud, 'spreadCounts');
+  const verdict = spreadVerdict(bucketPercentiles(delays), bucketPercentiles(spreads));
+  if (verdict) out.push(verdict);
+  const dh = histogramText(delays);
+  if (dh) out.push(`reorder delay histogram (ms bucket: packets delivered, both receiving sides): ${dh}`);
+  const sh = histogramText(spreads);
+  if (sh) out.push(`path delay spread histogram (ms bucket: data packets arrived, both receiving sides): ${sh}`);
   const paths = (cloud.paths ?? []).map((p) => JSON.stringify(p));
   if (paths.length) out.push(`cloud paths at the end: ${paths.join(' ')}`);
   return out;
 }
 
 /**
- * Reorder delay from the gateways' own histograms (both receiving sides: the edge for
- * downloads, the cloud for uploads), summed over the session. A percentile is reported as the
- * upper bound of the bucket it falls in (REORDER_DELAY_BUCKETS_MS), so it is an upper estimate.
+ * Reorder delay, or the delay spread between the paths, from the gateways' own histograms (both
+ * receiving sides: the edge for downloads, the cloud for uploads), summed over the session. A
+ * percentile is the upper bound of its bucket (REORDER_DELAY_BUCKETS_MS), so an upper estimate.
  */
-async function gatewayReorderDelay(gw: Gateways): Promise<{ p50: number; p99: number } | null> {
+async function gatewayPercentiles(gw: Gateways, key: 'delayCounts' | 'spreadCounts'): Promise<Percentiles | null> {
   const [edge, cloud] = await Promise.all([gw.edgeStatus(), gw.cloudStatus()]);
-  const hists: number[][] = [];
-  const e = (edge as unknown as { reorder?: { delayCounts?: number[] } }).reorder?.delayCounts;
-  if (e) hists.push(e);
-  for (const sess of (cloud as unknown as { sessions?: { reorder?: { delayCounts?: number[] } }[] }).sessions ?? []) {
-    if (sess.reorder?.delayCounts) hists.push(sess.reorder.delayCounts);
-  }
-  if (hists.length === 0) return null;
-  const counts = new Array<number>(REORDER_DELAY_BUCKETS_MS.length + 1).fill(0);
-  for (const h of hists) h.forEach((c, i) => { counts[i] = (counts[i] ?? 0) + c; });
-  const total = counts.reduce((x, y) => x + y, 0);
-  if (total === 0) return null;
-  const at = (q: number): number => {
-    let cum = 0;
-    for (let i = 0; i < counts.length; i++) {
-      cum += counts[i] as number;
-      if (cum >= q * total) return REORDER_DELAY_BUCKETS_MS[i] ?? Infinity;
-    }
-    return Infinity;
-  };
-  const p99 = at(0.99);
-  return { p50: at(0.5), p99: Number.isFinite(p99) ? p99 : REORDER_DELAY_BUCKETS_MS[REORDER_DELAY_BUCKETS_MS.length - 1] as number };
+  return bucketPercentiles(statusHistograms(edge, cloud, key));
 }
 
 export async function setupSystem(system: SystemName, topo: Topology, best: number, dir: string): Promise<SystemSetup> {
@@ -128,7 +120,8 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
           ? `client ${a.client} -> edge gateway (one path over ${bestName}) -> cloud gateway ${a.cloudPublic} -> server ${a.server}`
           : `client ${a.client} -> edge gateway (paths over all ${topo.carriers.length} carriers) -> cloud gateway ${a.cloudPublic} -> server ${a.server}`,
         notes: [],
-        reorderDelayMs: () => gatewayReorderDelay(gw),
+        reorderDelayMs: () => gatewayPercentiles(gw, 'delayCounts'),
+        delaySpreadMs: () => gatewayPercentiles(gw, 'spreadCounts'),
         engineNotes: () => gatewayEngineNotes(gw),
         stop: () => gw.stop(),
       };
@@ -136,7 +129,7 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
     case 'best-single': {
       await routeVia(topo, a.server, best);
       return {
-        endpoints: plain, groups: {}, notes: [], reorderDelayMs: noReorder, engineNotes: noNotes, stop: () => Promise.resolve(),
+        endpoints: plain, groups: {}, notes: [], reorderDelayMs: noReorder, delaySpreadMs: noReorder, engineNotes: noNotes, stop: () => Promise.resolve(),
         path: `client ${a.client} -> edge (plain routing, NAT) over ${bestName} only -> cloud (IP forwarding) -> server ${a.server}; no tunnel`,
       };
     }
@@ -150,7 +143,7 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
         groups: { edge: pgid(vpn.client), cloud: pgid(vpn.server) },
         path: `client ${a.client} -> edge (OpenVPN client, UDP, AES-256-GCM, userspace) over ${bestName} -> cloud (OpenVPN server ${a.cloudPublic}:1194) -> server ${a.server}`,
         notes: [vpn.version],
-        reorderDelayMs: noReorder,
+        reorderDelayMs: noReorder, delaySpreadMs: noReorder,
         engineNotes: noNotes,
         stop: () => vpn.stop(),
       };
@@ -174,7 +167,7 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
         groups: {},
         path: `kernel MPTCP (mptcpize) from the edge ns (initial subflow on wan0, one more subflow endpoint per other carrier, source-routed) to the cloud ns ${a.cloudPublic}; no client/server ns`,
         notes: [],
-        reorderDelayMs: noReorder,
+        reorderDelayMs: noReorder, delaySpreadMs: noReorder,
         engineNotes: noNotes,
         stop: () => Promise.resolve(),
       };
