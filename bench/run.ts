@@ -160,6 +160,7 @@ async function runSystem(
     };
     if (outcome.tcpRetransmits !== null) details.notes.push(`end-to-end TCP retransmissions (iperf3 sender): ${outcome.tcpRetransmits} segments`);
     details.notes.push(...await sys.engineNotes().catch((err: unknown) => [`engine counters not read: ${(err as Error).message}`]));
+    details.delaySpreadMs = await sys.delaySpreadMs().catch(() => null);
     const steps = stepResponses(s, dirs, outcome.bins, BIN_MS);
     if (steps.length) {
       details.stepResponse = steps;

@@ -22,7 +22,7 @@ const ip = Buffer.concat([Buffer.from([0x45, 0, 0, 60]), randomBytes(56)]);
 test('data, ack and probe round-trip through seal and open', () => {
   const tx = new SessionCodec(0xdeadbeef, k1, k2);
   const rx = new SessionCodec(0xdeadbeef, k2, k1);
-  const d = tx.encodeData(3, 2 ** 40 + 5, 0x04, 123456, 2 ** 47, ip);
+  const d = tx.encodeData(3, 2 ** 40 + 5, 0x04, 123456, 2 ** 47, ip, 65535);
   assert.equal(d.length, ip.length + DATA_OVERHEAD);
   const r = rx.decode(d);
   assert.ok(r.ok && r.packet.type === PacketType.Data);
@@ -32,6 +32,7 @@ test('data, ack and probe round-trip through seal and open', () => {
   assert.equal(r.packet.header.sessionId, 0xdeadbeef);
   assert.equal(r.packet.ts1, 123456);
   assert.equal(r.packet.dataSeq, 2 ** 47);
+  assert.equal(r.packet.flowGap, 65535);
   assert.deepEqual(r.packet.payload, ip);
 
   const ack = { ackedPathSeq: 99, rcvPackets: 1000, rcvBytes: 2 ** 33, watermark: 77, echoTs1: 0xfffffff0, ts2: 5 };
@@ -203,4 +204,15 @@ test('nack (S4-6 feedback) round-trips; every malformed body is refused as malfo
     drops.add(d.reason);
   }
   assert.equal(drops.get('malformed-body'), bad.length);
+});
+
+test('a data packet with sequence 0, or a flow gap reaching back past sequence 1, is malformed', () => {
+  const tx = new SessionCodec(1, k1, k2);
+  const rx = new SessionCodec(1, k2, k1);
+  const ok = rx.decode(tx.encodeData(0, 1, 0, 1, 10, ip, 9));
+  assert.ok(ok.ok && ok.packet.type === PacketType.Data && ok.packet.flowGap === 9);
+  for (const [seq, gap] of [[0, 0], [10, 10], [3, 500]] as const) {
+    const r = rx.decode(tx.encodeData(0, 1, 0, 1, seq, ip, gap));
+    assert.deepEqual(r, { ok: false, reason: 'malformed-body' }, `seq ${seq} gap ${gap}`);
+  }
 });

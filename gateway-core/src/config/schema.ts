@@ -41,7 +41,9 @@ const tlsSchema = missingAsEmpty(section({
 
 const reorderSchema = section({
   holdMs: intIn(1, 5000).default(100),
-  maxPackets: intIn(16, 1048576).default(8192),
+  // At most 65536: a packet names its flow's previous one by a 16-bit gap (wire/header), so a
+  // predecessor more than 65535 sequences back must already be out of the window.
+  maxPackets: intIn(16, 65536).default(8192),
   maxBytes: intIn(65536, 1073741824).default(16777216),
 }).prefault({});
 

@@ -12,6 +12,8 @@ export interface FlowState {
   cls: TrafficClass;
   startUs: number;
   lastSeenUs: number;
+  /** Data sequence of the flow's last packet sent (0: none yet), for per-flow order (flow-chain). */
+  lastSeq: number;
 }
 
 export class FlowTable {
@@ -29,7 +31,7 @@ export class FlowTable {
     if (f) {
       this.flows.delete(key);
     } else {
-      f = { key, user, bytes: 0, pinnedPath: -1, cls: 'interactive', startUs: nowUs, lastSeenUs: nowUs };
+      f = { key, user, bytes: 0, pinnedPath: -1, cls: 'interactive', startUs: nowUs, lastSeenUs: nowUs, lastSeq: 0 };
       if (this.flows.size >= this.maxFlows) {
         const oldest = this.flows.keys().next();
         if (!oldest.done) this.flows.delete(oldest.value);

@@ -19,6 +19,7 @@ import type { PathView, Scheduler } from '../schedule/scheduler.js';
 import type { SelectionPolicy } from '../redundant/selection.js';
 import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
 import { FlowTable, type FlowState } from '../schedule/flows.js';
+import { FlowChain } from '../schedule/flow-chain.js';
 import { SendQueue, type QueuedPacket } from '../schedule/queue.js';
 import { InflightCap, S3PathController, type PathController } from './path-controller.js';
 import { S3Controller } from '../congestion/s3.js';
@@ -163,6 +164,8 @@ export class Session {
   private readonly log: Logger;
   private dataSeq = 0;
   private readonly flows = new FlowTable();
+  /** Each data packet's distance back to its flow's previous one (per-flow order at the peer). */
+  private readonly chain = new FlowChain();
   private readonly queue: SendQueue;
   private pinBytes: number;
   private classRules: readonly ClassRule[];
@@ -229,7 +232,11 @@ export class Session {
       { holdUs: opts.reorder.holdMs * 1000, maxPackets: opts.reorder.maxPackets, maxBytes: opts.reorder.maxBytes, flowHash: ipFlowHash },
       opts.deliver,
       this.drops,
-      { watermarks: () => this.pathWatermarks(), resendWithinUs: () => this.peerResendWithinUs() },
+      {
+        watermarks: () => this.pathWatermarks(),
+        resendWithinUs: () => this.peerResendWithinUs(),
+        spreadUs: () => this.spread.spreadUs(this.opts.clock.nowUs()),
+      },
     );
     this.startedUs = opts.clock.nowUs();
     this.capUsage = opts.capUsage ?? new CapUsage();
@@ -525,19 +532,20 @@ export class Session {
     // The data sequence is given when the packet leaves, so that packets that jumped the
     // queue are not held back at the receiver behind ones that were still waiting here.
     const seq = q.dataSeq > 0 ? q.dataSeq : ++this.dataSeq;
+    const gap = q.dataSeq > 0 ? this.chain.gapOfSeq(seq) : this.chain.link(f, seq);
     let sent = false;
     targets.forEach((t, k) => {
       if (k > 0) this.redundantCopies++;
-      if (this.sendOnPath(this.paths[t.id] as SessionPath, q.ip, seq, q.flags | (k > 0 ? Flags.Redundant : 0), now, true, f?.cls)) sent = true;
+      if (this.sendOnPath(this.paths[t.id] as SessionPath, q.ip, seq, q.flags | (k > 0 ? Flags.Redundant : 0), now, true, f?.cls, gap)) sent = true;
     });
     return sent;
   }
 
   /** `type`: the packet's traffic class, for transports that bind types to streams (S0-7, Path.sendTyped). */
-  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true, type?: string): boolean {
+  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true, type?: string, flowGap = 0): boolean {
     const wireBytes = ip.length + DATA_OVERHEAD;
     const pathSeq = p.state.nextSeq(wireBytes, now);
-    const dg = this.codec.encodeData(p.state.id, pathSeq, flags | this.tierFlags(p), wireTime(now), dataSeq, ip);
+    const dg = this.codec.encodeData(p.state.id, pathSeq, flags | this.tierFlags(p), wireTime(now), dataSeq, ip, flowGap);
     p.state.counters.txDataBytes += ip.length;
     p.state.lastDataSendUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
@@ -642,7 +650,7 @@ export class Session {
         }
         p.state.observeWatermark(pkt.dataSeq);
         this.spread.onData(p.state.id, pkt.ts1, now);
-        this.reorder.push(pkt.dataSeq, pkt.payload, now);
+        this.reorder.push(pkt.dataSeq, pkt.payload, now, pkt.flowGap > 0 ? pkt.dataSeq - pkt.flowGap : 0);
         break;
       }
       case PacketType.Nack:

@@ -3,13 +3,13 @@
 import { Opener, Sealer } from './aead.js';
 import {
   ACK_BODY_LEN, DATA_BODY_LEN, MAX_DATAGRAM, OUTER_LEN, PROBE_BODY_LEN, PacketType, TAG_LEN, TS_LEN,
-  nackBodyLength, readAckBody, readNackBody, readOuter, readU48, writeAckBody, writeNackBody, writeOuter, writeU48,
+  nackBodyLength, readAckBody, readDataBody, readNackBody, readOuter, readU48, writeAckBody, writeDataBody, writeNackBody, writeOuter, writeU48,
   type AckBody, type NackBody, type OuterHeader,
 } from './header.js';
 import type { DropReason } from './drops.js';
 
 export type Decoded =
-  | { type: PacketType.Data; header: OuterHeader; ts1: number; dataSeq: number; payload: Buffer }
+  | { type: PacketType.Data; header: OuterHeader; ts1: number; dataSeq: number; flowGap: number; payload: Buffer }
   | { type: PacketType.Ack; header: OuterHeader; ts1: number; ack: AckBody }
   | { type: PacketType.Probe; header: OuterHeader; ts1: number; watermark: number; padding: number }
   | { type: PacketType.Nack; header: OuterHeader; ts1: number; nack: NackBody };
@@ -33,12 +33,13 @@ export class SessionCodec {
     return { type, flags, pathId, sessionId: this.sessionId, keyId: this.keyId, pathSeq };
   }
 
-  encodeData(pathId: number, pathSeq: number, flags: number, ts1: number, dataSeq: number, ip: Buffer): Buffer {
+  /** `flowGap`: distance back to the previous data sequence of the packet's flow (0: none; receive/reorder). */
+  encodeData(pathId: number, pathSeq: number, flags: number, ts1: number, dataSeq: number, ip: Buffer, flowGap = 0): Buffer {
     const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + DATA_BODY_LEN + ip.length + TAG_LEN);
     writeOuter(out, this.header(PacketType.Data, pathId, pathSeq, flags));
     const pre = this.tsBuf.subarray(0, TS_LEN + DATA_BODY_LEN);
     pre.writeUInt32BE(ts1 >>> 0, 0);
-    writeU48(pre, dataSeq, TS_LEN);
+    writeDataBody(pre, TS_LEN, dataSeq, flowGap);
     return this.sealer.sealInto(out, [pre, ip]);
   }
 
@@ -83,9 +84,10 @@ export class SessionCodec {
     switch (h.type) {
       case PacketType.Data: {
         if (pt.length < TS_LEN + DATA_BODY_LEN + MIN_IP) return { ok: false, reason: 'malformed-body' };
-        const dataSeq = readU48(pt, TS_LEN);
-        if (dataSeq === undefined) return { ok: false, reason: 'malformed-body' };
-        return { ok: true, packet: { type: PacketType.Data, header: h, ts1, dataSeq, payload: pt.subarray(TS_LEN + DATA_BODY_LEN) } };
+        const { dataSeq, flowGap } = readDataBody(pt, TS_LEN);
+        // Sequence 0 is never sent, and a gap reaching back past it names no packet.
+        if (dataSeq === 0 || flowGap >= dataSeq) return { ok: false, reason: 'malformed-body' };
+        return { ok: true, packet: { type: PacketType.Data, header: h, ts1, dataSeq, flowGap, payload: pt.subarray(TS_LEN + DATA_BODY_LEN) } };
       }
       case PacketType.Ack: {
         const ack = readAckBody(pt, TS_LEN);

@@ -15,7 +15,9 @@
 // reorders and de-duplicates by, is inside the sealed body of data packets.
 //
 // Bodies (after TS1):
-//   data:  dataSeq u48 (in 8 bytes), then one IP packet
+//   data:  flowGap u16, dataSeq u48, then one IP packet. flowGap is how far back the previous
+//          data sequence of the same flow is (0: none, the flow's first packet): the receiver
+//          keeps order per flow by it (receive/reorder), so one flow's gap holds back no other.
 //   ack:   ackedPathSeq u48, rcvPackets u48, rcvBytes u48, watermark u48 (each in 8 bytes),
 //          echoTs1 u32, ts2 u32 (the S3 timestamps: TS1 of the newest packet received on the
 //          path, TS2 its arrival time on the acker's clock; TS3 is the ack's own TS1)
@@ -157,6 +159,15 @@ export function writeU48(buf: Buffer, v: number, off: number): void {
 export function readU48(buf: Buffer, off: number): number | undefined {
   if (buf.readUInt16BE(off) !== 0) return undefined;
   return buf.readUIntBE(off + 2, 6);
+}
+
+export function writeDataBody(buf: Buffer, off: number, dataSeq: number, flowGap: number): void {
+  buf.writeUInt16BE(flowGap, off);
+  buf.writeUIntBE(dataSeq, off + 2, 6);
+}
+
+export function readDataBody(buf: Buffer, off: number): { dataSeq: number; flowGap: number } {
+  return { flowGap: buf.readUInt16BE(off), dataSeq: buf.readUIntBE(off + 2, 6) };
 }
 
 export function writeAckBody(buf: Buffer, off: number, a: AckBody): void {
