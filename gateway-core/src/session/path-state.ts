@@ -11,15 +11,14 @@ export type PathStateName = 'probing' | 'up' | 'down';
 const SENT_RING = 1 << 16;
 /** How many in-flight data packets per path are kept for re-sending when the path dies. */
 const RTX_RING = 1 << 12;
-/** Delivery-rate samples are taken over at least this long, at most RATE_WINDOW_US. */
+/** Delivery-rate samples span at least this long (else about four base round trips), at most RATE_WINDOW_US. */
 const RATE_MIN_SPAN_US = 80_000;
 const RATE_MAX_WINDOW_US = 2_000_000;
 /**
  * S2-12 high-speed mode (>= 160 km/h: cells change every few seconds): each rate sample
- * averages over at most 100 ms (not 400), the windowed max forgets a capacity that is gone
- * within 0.5 s (not 2), and delay and loss estimates weigh new samples twice as much.
- * (The max is also bounded by RATE_SAMPLES: at hundreds of acks per second 64 samples span
- * less than either window, so the window then binds only on slower paths.)
+ * spans at most 100 ms (not 400), the windowed max forgets a capacity the path no longer shows
+ * while app-limited within 0.5 s (not 2; a busy path's lower sample is believed at once in
+ * either mode), and delay and loss estimates weigh new samples twice as much.
  */
 const HS_RATE_MAX_WINDOW_US = 500_000;
 const HS_RATE_MIN_SPAN_US = 40_000;
@@ -28,6 +27,13 @@ const HS_RATE_WINDOW_US = 100_000;
 const LOSS_SPAN = 64;
 const RATE_WINDOW_US = 400_000;
 const RATE_SAMPLES = 64;
+/**
+ * The windowed max keeps one maximum per 1/MAX_BUCKETS of its window, so it holds for the whole
+ * window whatever the ack rate (a ring of the last N samples spans only N acks: 64 acks are
+ * under half a second at 12 Mbit/s, and a path the scheduler starved for that long lost its
+ * estimate, then its cap, then its share).
+ */
+const MAX_BUCKETS = 8;
 
 export interface PathCounters {
   txPackets: number;
@@ -73,9 +79,13 @@ export class PathState {
   private readonly rateB = new Float64Array(RATE_SAMPLES);
   private rateN = 0;
   private rateHead = 0;
-  private readonly maxT = new Float64Array(RATE_SAMPLES).fill(-Infinity);
-  private readonly maxR = new Float64Array(RATE_SAMPLES);
+  /** Windowed max: per bucket, when it started, when it last took a sample, and its highest sample. */
+  private readonly maxStart = new Float64Array(MAX_BUCKETS).fill(-Infinity);
+  private readonly maxT = new Float64Array(MAX_BUCKETS).fill(-Infinity);
+  private readonly maxR = new Float64Array(MAX_BUCKETS);
   private maxHead = 0;
+  /** Last ack that found less than one bandwidth-delay product in flight (the sender, not the path, was the limit). */
+  private lastIdleUs = -Infinity;
   /** Delivery rate in bytes per microsecond (0 until measured). */
   deliveryRate = 0;
   /** Estimator windows and gains (S2-12: shorter and faster in high-speed mode). */
@@ -191,6 +201,10 @@ export class PathState {
     if (ack.rcvBytes >= this.peerRcvBytes) {
       this.ackedBytesDelta = ack.rcvBytes - this.peerRcvBytes;
       this.peerRcvBytes = ack.rcvBytes;
+      // Busy = at least a bandwidth-delay product (at the current estimate) still in flight:
+      // the path, not the sender, limited what was delivered.
+      const bdp = this.deliveryRate * (Number.isFinite(this.minRttUs) ? this.minRttUs : 0);
+      if (this.inflightBytes() < bdp) this.lastIdleUs = nowUs;
       this.addRateSample(nowUs, ack.rcvBytes);
     }
   }
@@ -206,26 +220,49 @@ export class PathState {
     this.rateB[this.rateHead] = bytes;
     this.rateHead = (this.rateHead + 1) % RATE_SAMPLES;
     if (this.rateN < RATE_SAMPLES) this.rateN++;
-    // Oldest sample still inside the window, at least RATE_MIN_SPAN_US ago.
+    // Each sample spans about four base round trips: the newest stored point at least that old
+    // (and at least rateMinSpanUs; when the history is shorter, the oldest point inside
+    // rateWindowUs that is at least rateMinSpanUs old). Longer spans only average the old rate
+    // into the new one after a step (the former 400 ms span took 8.4 round trips of a 50 ms
+    // path to show 90 % of a tripled rate, 24.6 to follow a fall to a third); shorter ones are
+    // noisier, and with two round trips a path that had seen only one short burst kept a
+    // diluted estimate that slowed its take-over when the other path died (session.test.ts).
+    const span = Math.max(this.rateMinSpanUs, Number.isFinite(this.minRttUs) ? 4 * this.minRttUs : 0);
     let best = -1;
     for (let i = 1; i < this.rateN; i++) {
       const j = (this.rateHead - 1 - i + RATE_SAMPLES) % RATE_SAMPLES;
       const age = t - (this.rateT[j] as number);
       if (age > this.rateWindowUs) break;
       if (age >= this.rateMinSpanUs) best = j;
+      if (age >= span) break;
     }
     if (best < 0) return;
-    const rate = (bytes - (this.rateB[best] as number)) / (t - (this.rateT[best] as number));
-    // The estimate is the highest sample of the last RATE_MAX_WINDOW_US (a windowed max, as
-    // BBR keeps its bottleneck bandwidth). Erring high corrects itself: the scheduler then
-    // feeds the path more, its queue (bytes in flight, measured from acks) grows and it is
-    // picked less. Erring low would not: a path believed slow is given little, and then
-    // delivers little. Lower samples take over once the higher ones have aged out.
-    this.maxT[this.maxHead] = t;
-    this.maxR[this.maxHead] = rate;
-    this.maxHead = (this.maxHead + 1) % RATE_SAMPLES;
+    const from = this.rateT[best] as number;
+    const rate = (bytes - (this.rateB[best] as number)) / (t - from);
+    // The estimate is the highest sample of the last rateMaxWindowUs (a windowed max, as BBR
+    // keeps its bottleneck bandwidth), so a path the sender merely gave less (app-limited:
+    // the scheduler preferred another path for a while) keeps its estimate. Erring low would
+    // not correct itself: a path believed slow is given little, and then delivers little.
+    // A lower sample is believed at once, though, when the path was busy (a BDP in flight)
+    // for the whole sample: then the carrier itself delivered less, and a cap still sized for
+    // the old rate would only build a queue (S2-12: follow a drop within a few round trips).
+    if (rate < this.deliveryRate && this.lastIdleUs < from) {
+      this.maxStart.fill(-Infinity);
+      this.maxT.fill(-Infinity);
+    }
+    const width = this.rateMaxWindowUs / MAX_BUCKETS;
+    const last = (this.maxHead - 1 + MAX_BUCKETS) % MAX_BUCKETS;
+    if (t - (this.maxStart[last] as number) < width) {
+      if (rate > (this.maxR[last] as number)) this.maxR[last] = rate;
+      this.maxT[last] = t;
+    } else {
+      this.maxStart[this.maxHead] = t;
+      this.maxT[this.maxHead] = t;
+      this.maxR[this.maxHead] = rate;
+      this.maxHead = (this.maxHead + 1) % MAX_BUCKETS;
+    }
     let max = 0;
-    for (let k = 0; k < RATE_SAMPLES; k++) {
+    for (let k = 0; k < MAX_BUCKETS; k++) {
       if (t - (this.maxT[k] as number) <= this.rateMaxWindowUs && (this.maxR[k] as number) > max) max = this.maxR[k] as number;
     }
     this.deliveryRate = max;
