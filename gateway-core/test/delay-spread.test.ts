@@ -4,14 +4,13 @@
 // over simulated 10 ms and 70 ms links reporting a ~60 ms spread in reorderStats().
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { SimClock, wireTime, type Clock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
 import { DelaySpread } from '../src/receive/delay-spread.js';
 import { REORDER_DELAY_BUCKETS_MS } from '../src/receive/reorder.js';
-import { Session, type SessionOptions } from '../src/session/session.js';
 import type { PathView, Scheduler } from '../src/schedule/scheduler.js';
 import { udpPacket } from './ip-packets.js';
+import { simSessionPair } from './sim-session-pair.js';
 
 interface Pkt {
   path: number;
@@ -192,23 +191,13 @@ describe('DelaySpread in a session', () => {
         new SimLink(clock, 'near', { rateMbps: 20, delayMs: 10, queueBytes: 100_000 }),
         new SimLink(clock, 'far', { rateMbps: 20, delayMs: 70, queueBytes: 100_000 }),
       ];
-      const k1 = randomBytes(32);
-      const k2 = randomBytes(32);
-      const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver' | 'clock'> = {
-        sessionId: 9, pathNames: links.map((l) => l.name),
+      let delivered = 0;
+      const { a, b } = simSessionPair(clock, links, {
         // Alternate: both paths carry data whatever their delay and neither queues (the engine's
         // schedulers rightly keep a light load off the far path: no spread to measure).
-        scheduler: alternate(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
-        pathDeadMs: 300, reorder: { holdMs: 200, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-      };
-      let delivered = 0;
-      const a = new Session({ ...base, clock: offsetClock(clock, senderOffset), sendKey: k1, recvKey: k2, deliver: () => {} });
-      const b = new Session({ ...base, clock, sendKey: k2, recvKey: k1, deliver: () => { delivered++; } });
-      links.forEach((l, i) => {
-        l.a.onDatagram((d) => a.receive(d));
-        l.b.onDatagram((d) => b.receive(d));
-        a.setTransport(i, l.a);
-        b.setTransport(i, l.b);
+        options: { scheduler: alternate() }, holdMs: 200,
+        a: { clock: offsetClock(clock, senderOffset) },
+        deliverB: () => { delivered++; },
       });
       clock.advance(200_000);
       // 2 x 1200 B per ms = 19.2 Mbit/s, half the two links' 40: no standing queue on either.

@@ -15,10 +15,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
-import { Session, type SessionOptions } from '../src/session/session.js';
 import { engineOptions } from '../src/session/engine-options.js';
 import { parseEdgeConfig } from '../src/config/index.js';
 import type { PathView, Scheduler } from '../src/schedule/scheduler.js';
+import { simSessionPair } from './sim-session-pair.js';
 
 const MSS = 1400;
 
@@ -65,14 +65,10 @@ function goodputMbps(specs: LinkSpec[], maxWindow: number, bulk?: Scheduler, sec
   const send = (): void => {
     while (nextSeq - acked < Math.floor(cwnd)) a.send(tcpish(nextSeq++, MSS, 40000, 5001));
   };
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 3, pathNames: links.map((l) => l.name), clock, ...engineOptions(dp), ...(bulk ? { scheduler: bulk } : {}),
-    keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8, pathDeadMs: 300,
-    reorder: dp.reorder, replayWindow: 8192,
-  };
-  const a: Session = new Session({
-    ...base, sendKey: Buffer.alloc(32, 5), recvKey: Buffer.alloc(32, 6),
-    deliver: (ip) => {
+  const { a, b } = simSessionPair(clock, links, {
+    options: { sessionId: 3, ...engineOptions(dp), ...(bulk ? { scheduler: bulk } : {}), reorder: dp.reorder },
+    keys: [Buffer.alloc(32, 5), Buffer.alloc(32, 6)],
+    deliverA: (ip) => {
       // An acknowledgement: cumulative; a duplicate one means the receiver saw a gap.
       const ack = ip.readUInt32BE(24);
       if (ack > acked) {
@@ -93,10 +89,7 @@ function goodputMbps(specs: LinkSpec[], maxWindow: number, bulk?: Scheduler, sec
       }
       send();
     },
-  });
-  const b = new Session({
-    ...base, sendKey: Buffer.alloc(32, 6), recvKey: Buffer.alloc(32, 5),
-    deliver: (ip) => {
+    deliverB: (ip) => {
       const seq = ip.readUInt32BE(24);
       if (seq < expect || held.has(seq)) return; // a re-send of something already received
       held.add(seq);
@@ -106,12 +99,6 @@ function goodputMbps(specs: LinkSpec[], maxWindow: number, bulk?: Scheduler, sec
       }
       b.send(tcpish(expect, 60, 5001, 40000));
     },
-  });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, l.a);
-    b.setTransport(i, l.b);
   });
   clock.advance(100_000);
   // Packets the sender's window lost for good are re-sent (go-back-N from the cumulative ack),
@@ -182,17 +169,10 @@ test('when striping pays (a flood above the fast path rate), the slow path is us
     interception: { clientSubnets: ['10.0.0.0/8'] },
   }).dataPlane;
   let got = 0;
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 4, pathNames: links.map((l) => l.name), clock, ...engineOptions(dp),
-    keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8, pathDeadMs: 300, reorder: dp.reorder, replayWindow: 8192,
-  };
-  const a = new Session({ ...base, sendKey: Buffer.alloc(32, 7), recvKey: Buffer.alloc(32, 8), deliver: () => {} });
-  const b = new Session({ ...base, sendKey: Buffer.alloc(32, 8), recvKey: Buffer.alloc(32, 7), deliver: (ip) => { got += ip.length; } });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, l.a);
-    b.setTransport(i, l.b);
+  const { a, b } = simSessionPair(clock, links, {
+    options: { sessionId: 4, ...engineOptions(dp), reorder: dp.reorder },
+    keys: [Buffer.alloc(32, 7), Buffer.alloc(32, 8)],
+    deliverB: (ip) => { got += ip.length; },
   });
   clock.advance(100_000);
   // 23 Mbit/s of 1400-byte packets (2.05 per ms) for 6 s; goodput counted over the last 4 s.

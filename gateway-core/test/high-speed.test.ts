@@ -5,31 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
-import { Session, type SessionOptions } from '../src/session/session.js';
-import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
 import { udpPacket } from './ip-packets.js';
+import { simSessionPair } from './sim-session-pair.js';
 
 /** An IPv4/UDP packet of a bulk flow (port 5001) carrying a sequence number. */
 const udp = (seq: number, size = 1200, dport = 5001): Buffer => udpPacket(seq, { size, dport });
 
-function pair(clock: SimClock, links: SimLink[], lowLatency = false) {
-  const k1 = Buffer.alloc(32, 3);
-  const k2 = Buffer.alloc(32, 4);
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 5, pathNames: links.map((l) => l.name), clock, lowLatency,
-    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
-    pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-  };
-  const a = new Session({ ...base, sendKey: k1, recvKey: k2, deliver: () => {} });
-  const b = new Session({ ...base, sendKey: k2, recvKey: k1, deliver: () => {} });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, l.a);
-    b.setTransport(i, l.b);
-  });
-  return { a, b };
-}
+const pair = (clock: SimClock, links: SimLink[], lowLatency = false) =>
+  simSessionPair(clock, links, { lowLatency, options: { sessionId: 5 }, keys: [Buffer.alloc(32, 3), Buffer.alloc(32, 4)] });
 
 const RTT_MS = 40;
 

@@ -3,41 +3,22 @@
 // Two Sessions over simulated links on a deterministic clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
 import { Session, type SessionOptions } from '../src/session/session.js';
-import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
 import { udpPacket } from './ip-packets.js';
+import { simSessionPair } from './sim-session-pair.js';
 import { CapUsage, billingPeriodStart } from '../src/session/cap-usage.js';
 import { validatePathPolicy, type PathPolicy } from '../src/session/path-policy.js';
 
 /** An IPv4/UDP packet of a bulk flow (port 5001) carrying a sequence number. */
 const udp = (seq: number, size = 1200, dport = 5001): Buffer => udpPacket(seq, { size, dport });
 
-function pair(clock: SimClock, links: SimLink[], extra: { a?: Partial<SessionOptions>; b?: Partial<SessionOptions> } = {}) {
-  const k1 = randomBytes(32);
-  const k2 = randomBytes(32);
-  const gotA: number[] = [];
-  const gotB: number[] = [];
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 9, pathNames: links.map((l) => l.name), clock, lowLatency: false,
-    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
-    pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-  };
-  const a = new Session({ ...base, ...extra.a, sendKey: k1, recvKey: k2, deliver: (p) => gotA.push(p.readUInt32BE(28)) });
-  const b = new Session({ ...base, ...extra.b, sendKey: k2, recvKey: k1, deliver: (p) => gotB.push(p.readUInt32BE(28)) });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, l.a);
-    b.setTransport(i, l.b);
-  });
-  return { a, b, gotA, gotB };
-}
+const pair = (clock: SimClock, links: SimLink[], sides: { a?: Partial<SessionOptions>; b?: Partial<SessionOptions> } = {}) =>
+  simSessionPair(clock, links, { lowLatency: false, ...sides });
 
 /** Offer `perMs` packets per millisecond from `from` for `ms`; returns how many were accepted. */
 function offer(clock: SimClock, from: Session, ms: number, perMs: number, start: number, size = 1200): number {

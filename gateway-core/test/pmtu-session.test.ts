@@ -4,14 +4,13 @@
 // do not make a path look dead, and a path that goes down stops constraining the tunnel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
-import { Session, type SessionOptions } from '../src/session/session.js';
-import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
+import type { Session } from '../src/session/session.js';
 import { PmtuDiscovery, type PmtuChange } from '../src/path/pmtu.js';
 import { DATA_OVERHEAD } from '../src/wire/header.js';
 import type { Path } from '../src/path/path.js';
+import { simSessionPair } from './sim-session-pair.js';
 
 /** A path that loses, silently, every datagram above `mtu` bytes (no ICMP, no error). */
 class MtuLimited implements Path {
@@ -33,8 +32,6 @@ class MtuLimited implements Path {
 function setup(linkMtus: number[]) {
   const clock = new SimClock();
   const links = linkMtus.map((_, i) => new SimLink(clock, `l${i}`, { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }));
-  const k1 = randomBytes(32);
-  const k2 = randomBytes(32);
   const tunnel: number[] = [];
   const changes: PmtuChange[] = [];
   // The discovery exists before the session it probes through (the session takes its hooks).
@@ -44,21 +41,9 @@ function setup(linkMtus: number[]) {
     fallbackTunnelMtu: 1400, sendProbe: (i, size) => ref.a?.sendPaddedProbe(i, size),
     onTunnelMtu: (m) => tunnel.push(m), onPathMtu: (c) => changes.push(c),
   });
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 9, pathNames: links.map((l) => l.name), clock,
-    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
-    pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-  };
-  const a = new Session({ ...base, pmtu, sendKey: k1, recvKey: k2, deliver: () => {} });
-  ref.a = a;
-  const b = new Session({ ...base, sendKey: k2, recvKey: k1, deliver: () => {} });
   const limited = links.map((l, i) => new MtuLimited(l.a, linkMtus[i] as number));
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, limited[i] as MtuLimited);
-    b.setTransport(i, l.b);
-  });
+  const { a, b } = simSessionPair(clock, links, { a: { pmtu }, pathA: (_, i) => limited[i] as MtuLimited });
+  ref.a = a;
   return { clock, a, b, pmtu, tunnel, changes, limited, links };
 }
 

@@ -2,14 +2,13 @@
 // policy put in force mid-transfer on two Sessions over simulated links, without losing a packet.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
-import { Session, type SessionOptions } from '../src/session/session.js';
 import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
 import { UtilityScheduler } from '../src/schedule/utility.js';
 import { classify, packetMeta } from '../src/schedule/classify.js';
 import { applyToSession, compilePolicy, parsePolicy } from '../src/policy/index.js';
+import { simSessionPair } from './sim-session-pair.js';
 
 function udp(seq: number, size = 1200, dport = 5001, dst = 0x0a000002): Buffer {
   const b = Buffer.alloc(size);
@@ -58,22 +57,7 @@ test('compilePolicy: algorithms per class, rules first (with destinations), priv
 test('a policy applied mid-transfer moves traffic off a carrier without losing a packet', () => {
   const clock = new SimClock();
   const links = [new SimLink(clock, 'lte-a', { rateMbps: 20, delayMs: 20, queueBytes: 200_000 }), new SimLink(clock, 'lte-b', { rateMbps: 20, delayMs: 25, queueBytes: 200_000 })];
-  const k1 = randomBytes(32);
-  const k2 = randomBytes(32);
-  const got: number[] = [];
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 5, pathNames: links.map((l) => l.name), clock, lowLatency: false,
-    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
-    pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-  };
-  const a = new Session({ ...base, sendKey: k1, recvKey: k2, deliver: () => undefined });
-  const b = new Session({ ...base, sendKey: k2, recvKey: k1, deliver: (p) => got.push(p.readUInt32BE(28)) });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, l.a);
-    b.setTransport(i, l.b);
-  });
+  const { a, b, gotB: got } = simSessionPair(clock, links, { lowLatency: false });
   clock.advance(200_000);
   let n = 0;
   const run = (ms: number): void => {
@@ -105,22 +89,8 @@ test('the cloud\'s downlink follows the edge\'s effective policy: pinning set by
   await plane.store.setGlobal({ schedule: { pinBytes: 1 << 30 } });
   const clock = new SimClock();
   const links = [new SimLink(clock, 'lte-a', { rateMbps: 20, delayMs: 20, queueBytes: 200_000 }), new SimLink(clock, 'lte-b', { rateMbps: 20, delayMs: 20, queueBytes: 200_000 })];
-  const k1 = randomBytes(32);
-  const k2 = randomBytes(32);
   let got = 0;
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 6, pathNames: links.map((l) => l.name), clock, lowLatency: false,
-    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
-    pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-  };
-  const cloud = new Session({ ...base, sendKey: k1, recvKey: k2, deliver: () => undefined });
-  const edge = new Session({ ...base, sendKey: k2, recvKey: k1, deliver: () => { got++; } });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => cloud.receive(d));
-    l.b.onDatagram((d) => edge.receive(d));
-    cloud.setTransport(i, l.a);
-    edge.setTransport(i, l.b);
-  });
+  const { a: cloud, b: edge } = simSessionPair(clock, links, { lowLatency: false, deliverB: () => { got++; } });
   const detach = plane.attachSession('edge-1', cloud, ['lte-a', 'lte-b']);
   clock.advance(200_000);
   let n = 0;

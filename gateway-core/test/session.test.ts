@@ -2,12 +2,10 @@
 // merge in order, nothing delivered twice, a dead link detected and avoided.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { SimClock } from '../src/clock.js';
 import { SimLink } from '../src/sim/link.js';
-import { Session, type SessionOptions } from '../src/session/session.js';
-import { RateWeightedScheduler } from '../src/schedule/rate-weighted.js';
 import { udpPacket } from './ip-packets.js';
+import { simSessionPair } from './sim-session-pair.js';
 
 function ipPacket(seq: number, size = 1200): Buffer {
   const b = Buffer.alloc(size);
@@ -17,26 +15,7 @@ function ipPacket(seq: number, size = 1200): Buffer {
   return b;
 }
 
-function pair(clock: SimClock, links: SimLink[], holdMs = 100, pathDeadMs = 300) {
-  const k1 = randomBytes(32);
-  const k2 = randomBytes(32);
-  const gotA: number[] = [];
-  const gotB: number[] = [];
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 7, pathNames: links.map((l) => l.name), clock,
-    scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10, ackEveryPackets: 8,
-    pathDeadMs, reorder: { holdMs, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-  };
-  const a = new Session({ ...base, sendKey: k1, recvKey: k2, deliver: (p) => gotA.push(p.readUInt32BE(20)) });
-  const b = new Session({ ...base, sendKey: k2, recvKey: k1, deliver: (p) => gotB.push(p.readUInt32BE(20)) });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, l.a);
-    b.setTransport(i, l.b);
-  });
-  return { a, b, gotA, gotB };
-}
+const pair = (clock: SimClock, links: SimLink[]) => simSessionPair(clock, links, { seqAt: 20 });
 
 test('splits across 20/10/5 Mbit/s links in proportion to rate and merges in order', () => {
   const clock = new SimClock();
@@ -146,21 +125,7 @@ test('S4 through the session: small real-time packets over lossy links arrive ex
     new SimLink(clock, 'b', { rateMbps: 10, delayMs: 35, queueBytes: 75_000, lossPct: 5, seed: 9 }),
     new SimLink(clock, 'c', { rateMbps: 5, delayMs: 50, queueBytes: 40_000, lossPct: 5, seed: 17 }),
   ];
-  const k1 = randomBytes(32);
-  const k2 = randomBytes(32);
-  const got: number[] = [];
-  const base: Omit<SessionOptions, 'sendKey' | 'recvKey' | 'deliver'> = {
-    sessionId: 9, pathNames: ['a', 'b', 'c'], clock, scheduler: new RateWeightedScheduler(), keepaliveMs: 1000, ackIntervalMs: 10,
-    ackEveryPackets: 8, pathDeadMs: 300, reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16 << 20 }, replayWindow: 8192,
-  };
-  const a = new Session({ ...base, sendKey: k1, recvKey: k2, deliver: () => {} });
-  const b = new Session({ ...base, sendKey: k2, recvKey: k1, deliver: (p) => got.push(p.readUInt32BE(28)) });
-  links.forEach((l, i) => {
-    l.a.onDatagram((d) => a.receive(d));
-    l.b.onDatagram((d) => b.receive(d));
-    a.setTransport(i, l.a);
-    b.setTransport(i, l.b);
-  });
+  const { a, b, gotB: got } = simSessionPair(clock, links);
   clock.advance(500_000);
   const N = 2000;
   for (let n = 0; n < N; n++) {
