@@ -28,6 +28,7 @@ import { stringify } from 'yaml';
 import { ROOT } from './chart-harness.js';
 import { expectedPayloadSha } from './harness/payload.js';
 import { isRoot } from './harness/root.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const SOCKET = '/run/podman/podman.sock';
 const IMAGE = 'localhost/braid:dev';
@@ -259,20 +260,6 @@ async function getJson<T>(url: string): Promise<T> {
   const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
   return (await r.json()) as T;
 }
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
 async function ready(url: string): Promise<true | undefined> {
   const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
   return r.status === 200 ? true : undefined;
@@ -311,7 +298,7 @@ describe('two cloud replicas behind a load balancer (testcontainers)', { timeout
       // podman's Docker API for testcontainers, for this test only.
       mkdirSync('/run/podman', { recursive: true });
       service = spawn('podman', ['system', 'service', '--time=0', `unix://${SOCKET}`], { stdio: 'ignore' });
-      const ok = await waitFor('podman system service', 10_000, async () => ((await ping(SOCKET)) ? true : undefined)).catch(() => false);
+      const ok = await untilValue('podman system service', async () => ((await ping(SOCKET)) ? true : undefined), 10_000, 100).catch(() => false);
       if (!ok) why = `podman system service did not answer on ${SOCKET}`;
     }
     process.env.DOCKER_HOST = `unix://${SOCKET}`;
@@ -354,22 +341,22 @@ describe('two cloud replicas behind a load balancer (testcontainers)', { timeout
         .withEntrypoint(['node']).withCommand(['/app/gateway-cloud/dist/main.js', '--config', `/etc/braid/cloud-${name}.yaml`]);
       const [, cloudB] = [await start(cloud('a', IP.cloudA)), await start(cloud('b', IP.cloudB))];
       void cloudB;
-      for (const ip of [IP.cloudA, IP.cloudB]) await waitFor(`cloud ${ip} /readyz`, 30_000, () => ready(`http://${ip}:${PORT.cloudAdmin}/readyz`));
+      for (const ip of [IP.cloudA, IP.cloudB]) await untilValue(`cloud ${ip} /readyz`, () => ready(`http://${ip}:${PORT.cloudAdmin}/readyz`), 30_000, 100);
       await start(new Container().withName('braid-tc-lb').networks([[NET.core, IP.vip], [NET.car0, IP.lbCar0], [NET.car1, IP.lbCar1]]).node(LB_JS).collect(logs.lb));
-      await waitFor('balancer sees both replicas healthy', 10_000, () => (jsonLines<{ health?: string; up?: boolean }>(logs.lb).filter((l) => l.up).length === 2 ? true : undefined));
+      await untilValue('balancer sees both replicas healthy', () => (jsonLines<{ health?: string; up?: boolean }>(logs.lb).filter((l) => l.up).length === 2 ? true : undefined), 10_000, 100);
       await start(new Container().withName('braid-tc-edge').networks([[NET.lan, IP.edgeLan], [NET.car0, IP.edgeCar0], [NET.car1, IP.edgeCar1]]).tun()
         .sysctls({ 'net.ipv4.ip_forward': '1' }).withBindMounts([mount]).node(EDGE_JS).collect(logs.edge));
-      await waitFor('edge /readyz (session up)', 30_000, () => ready(`http://${IP.edgeLan}:${PORT.edgeAdmin}/readyz`));
+      await untilValue('edge /readyz (session up)', () => ready(`http://${IP.edgeLan}:${PORT.edgeAdmin}/readyz`), 30_000, 100);
       // Both carriers up before traffic, so the download uses both.
-      await waitFor('both edge paths up', 10_000, async () => {
+      await untilValue('both edge paths up', async () => {
         const s = await getJson<EdgeStatus>(`http://${IP.edgeLan}:${PORT.edgeAdmin}/status`);
         return s.paths.length === 2 && s.paths.every((p) => p.state === 'up') ? true : undefined;
-      });
+      }, 10_000, 100);
       await start(new Container().withName('braid-tc-client').networks([[NET.lan, IP.client]]).withAddedCapabilities('NET_ADMIN').node(CLIENT_JS).collect(logs.client));
 
       // ---- the transfer ----------------------------------------------------------------------
-      const transfer = await waitFor('the client\'s download', 60_000, () => jsonLines<{ transfer?: { who: string; bytes: number; sha256: string }; error?: string }>(logs.client)
-        .map((l) => { if (l.error) throw new Error(`client: ${l.error}`); return l.transfer; }).find((x) => x !== undefined));
+      const transfer = await untilValue('the client\'s download', () => jsonLines<{ transfer?: { who: string; bytes: number; sha256: string }; error?: string }>(logs.client)
+        .map((l) => { if (l.error) throw new Error(`client: ${l.error}`); return l.transfer; }).find((x) => x !== undefined), 60_000, 100);
       assert.equal(transfer.bytes, PAYLOAD_BYTES);
       assert.equal(transfer.sha256, expectedPayloadSha(PAYLOAD_BYTES), 'payload arrived byte-identical');
 
@@ -398,15 +385,15 @@ describe('two cloud replicas behind a load balancer (testcontainers)', { timeout
       for (const p of edgeBefore.paths) assert.ok(p.rxDataBytes > 0 && p.txDataBytes > 0, `carrier ${p.name} carried data both ways: ${JSON.stringify(p)}`);
 
       // ---- the owner dies ----------------------------------------------------------------------
-      await waitFor('probes answered', 10_000, () => (jsonLines<{ probe?: number }>(logs.client).some((l) => l.probe !== undefined) ? true : undefined));
+      await untilValue('probes answered', () => (jsonLines<{ probe?: number }>(logs.client).some((l) => l.probe !== undefined) ? true : undefined), 10_000, 100);
       const ownerName = owner === IP.cloudA ? 'braid-tc-cloud-a' : 'braid-tc-cloud-b';
       // The budget counts from before the kill; only probes sent after it returned count as new traffic.
       const killStarted = Date.now();
       must(sh('podman', ['kill', '-s', 'KILL', ownerName]), `kill ${ownerName}`);
       const killedAt = Date.now();
       type Probe = { probe?: number; sent: number; got: number };
-      const back = await waitFor('a probe sent after the kill to be answered', 15_000,
-        () => jsonLines<Probe>(logs.client).filter((l) => l.probe !== undefined && l.sent >= killedAt).sort((x, y) => x.got - y.got)[0]);
+      const back = await untilValue('a probe sent after the kill to be answered',
+        () => jsonLines<Probe>(logs.client).filter((l) => l.probe !== undefined && l.sent >= killedAt).sort((x, y) => x.got - y.got)[0], 15_000, 100);
       const rehomeMs = back.got - killStarted;
       console.log(`# re-homing: new traffic answered ${rehomeMs} ms after the owner was killed (budget ${REHOME_BUDGET_MS} ms)`);
       const sNew = await statusOf(other);

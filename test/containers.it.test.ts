@@ -23,6 +23,7 @@ import { stringify } from 'yaml';
 import { ROOT, render, type K8sObject } from './chart-harness.js';
 import { expectedPayloadSha } from './harness/payload.js';
 import { isRoot } from './harness/root.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const LABEL = 'braid-test=containers';
 const SECRETS = ['braid-cloud-tls', 'braid-edge-tls'];
@@ -155,20 +156,6 @@ async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number;
   return { status: r.status, body: await r.text() };
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
 
 /** The (one) gateway container of a role, by the chart's component label. */
 function containerOf(component: string): string {
@@ -258,12 +245,12 @@ describe('chart under podman kube play', { timeout: 300_000 }, () => {
     const logs = (c: string) => podman('logs', '--tail', '40', c).stderr + podman('logs', '--tail', '40', c).stdout;
     try {
       // Startup, liveness and readiness, as the kubelet would probe them (distinct endpoints).
-      await waitFor('cloud /readyz', 60_000, async () => ((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/readyz`)).status === 200 ? true : undefined));
+      await untilValue('cloud /readyz', async () => ((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/readyz`)).status === 200 ? true : undefined), 60_000, 250);
       assert.equal((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/startupz`)).status, 200);
       assert.equal((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/livez`)).status, 200);
       // What the chart's ServiceMonitor/PodMonitor scrape.
       assert.match((await httpGet(`http://${CLOUD_IP}:${PORT.cloudAdmin}/metrics`)).body, /^# (HELP|TYPE) /m);
-      await waitFor('edge /readyz (session up)', 60_000, async () => ((await httpGet(`http://${edgeLan}:${PORT.edgeAdmin}/readyz`)).status === 200 ? true : undefined));
+      await untilValue('edge /readyz (session up)', async () => ((await httpGet(`http://${edgeLan}:${PORT.edgeAdmin}/readyz`)).status === 200 ? true : undefined), 60_000, 250);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- cloud:\n${logs(cloudCtr)}\n--- edge:\n${logs(edgeCtr)}`);
     }
@@ -271,7 +258,7 @@ describe('chart under podman kube play', { timeout: 300_000 }, () => {
     // Server beside the cloud; client behind the edge (its default route is the edge's lan0).
     must(podman('run', '-d', '--name', 'braid-t-server', '--label', LABEL, '--network', NET.core.name, '--ip', SERVER_IP, IMAGE,
       'node', '-e', SERVER_JS), 'server');
-    await waitFor('server', 20_000, async () => ((await httpGet(`http://${SERVER_IP}:8080/whoami`)).status === 200 ? true : undefined));
+    await untilValue('server', async () => ((await httpGet(`http://${SERVER_IP}:8080/whoami`)).status === 200 ? true : undefined), 20_000, 250);
     // The image has no shell: node sets the client's default route with ip, then fetches.
     const got = must(podman('run', '--rm', '--name', 'braid-t-client', '--label', LABEL, '--network', NET.lan.name, '--ip', CLIENT_IP,
       '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--entrypoint', 'node', IMAGE, '-e',

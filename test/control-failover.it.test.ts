@@ -16,6 +16,7 @@ import { requireRoot } from './harness/root.js';
 import { createTopology, ADDR } from './harness/topology.js';
 import { nft } from './harness/netns.js';
 import type { ManagedProcess } from './harness/process.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const PEER = join(REPO, 'test/control-failover/peer.ts');
@@ -31,15 +32,8 @@ function linesAfter(p: ManagedProcess, from: number, re: RegExp): string[] {
   return p.output().slice(from).split('\n').filter((l) => re.test(l));
 }
 
-async function waitLine(p: ManagedProcess, from: number, re: RegExp, ms: number): Promise<string> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const l = linesAfter(p, from, re)[0];
-    if (l) return l;
-    if (Date.now() > end) assert.fail(`no line matching ${re} within ${ms} ms; output:\n${p.tail(30)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitLine = (p: ManagedProcess, from: number, re: RegExp, ms: number): Promise<string> =>
+  untilValue(`a line matching ${re}`, () => linesAfter(p, from, re)[0] || undefined, ms, 20, () => `output:\n${p.tail(30)}`);
 
 test('control plane: policy stream and Hello move to a live carrier when theirs dies', { timeout: 60_000 }, async (t) => {
   if (!requireRoot(t)) return;

@@ -8,6 +8,7 @@ import {
   withNodeCarriers, type CarrierConfig, type CloudReplica,
 } from '@braid/gateway-core';
 import { FrameKind, ReplicaForwarder, frameHeader, parseFrame } from '@braid/gateway-cloud';
+import { until } from '../gateway-core/test/wait.js';
 
 const replica = (address: string): CloudReplica => ({ name: address, address, dataPort: 7000, nodeName: undefined, zone: undefined, ready: true, terminating: false });
 
@@ -81,7 +82,7 @@ describe('replica-to-replica frames', () => {
       const id = taggedSessionId(ownerTag('127.0.0.2'), () => 99);
       assert.equal(a.toOwner(id, Buffer.from('hello'), { address: '127.0.0.1', port: edge.port }), true);
       assert.equal(a.toOwner(taggedSessionId((ownerTag('127.0.0.2') + 1) % 4096, () => 1), Buffer.from('x'), { address: '127.0.0.1', port: edge.port }), false);
-      await waitUntil(() => ownerGot.length === 1);
+      await until('the packet at its owner', () => ownerGot.length === 1, 3000);
       assert.deepEqual(ownerGot[0], { d: 'hello', edge: `127.0.0.1:${edge.port}`, relay: '127.0.0.1' });
       // B answers through A: the edge receives it from A's data socket.
       const got = new Promise<{ d: string; from: number }>((resolve) => edge.onDatagram((d, from) => resolve({ d: d.toString(), from: from.port })));
@@ -94,7 +95,7 @@ describe('replica-to-replica frames', () => {
       // A frame from an address that is not a replica is dropped and counted.
       const stranger = await UdpListener.open('127.0.0.3', 0);
       stranger.sock.send(Buffer.concat([frameHeader(FrameKind.ToOwner, { address: '1.2.3.4', port: 5 }) as Buffer, Buffer.from('x')]), b.port, '127.0.0.2');
-      await waitUntil(() => drops.get('forward-not-replica') === 1);
+      await until('the forward-not-replica drop', () => drops.get('forward-not-replica') === 1, 3000);
       stranger.close();
       assert.equal(ownerGot.length, 1);
     } finally {
@@ -135,10 +136,3 @@ describe('edge carriers from the node, with fallbacks', () => {
   });
 });
 
-async function waitUntil(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -14,6 +14,7 @@ import {
   clientNodeEndpointSliceSource, clientNodeNodeSource, createReplicaDiscovery, inCluster, pinnedDataEndpoint, readNodeCarriers,
   rendezvousOwner, replicasFromEndpointSlices,
 } from '@braid/gateway-core';
+import { until } from '../gateway-core/test/wait.js';
 
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`./k8s-fixtures/${name}`, import.meta.url), 'utf8')) as T;
 const LIST = fixture<V1EndpointSliceList>('endpointslices-list.json');
@@ -209,7 +210,7 @@ describe('@kubernetes/client-node against recorded API responses', { timeout: 20
     assert.deepEqual(summary(d.replicas()).filter((s) => s.endsWith(' ready')), ['2qvxr 10.244.1.7 ready', 'h8wzt 10.244.2.9 ready']);
     const changed = new Promise<CloudReplica[]>((resolve) => d.onChange(resolve));
     const t0 = Date.now();
-    await waitUntil(() => watchers.size === 1);
+    await until('the watch', () => watchers.size === 1, 3000);
     for (const w of watchers) w.write(`${JSON.stringify(EVENTS[0])}\n`);
     const now = await changed;
     assert.deepEqual(summary(now).filter((s) => s.endsWith(' ready')), ['2qvxr 10.244.1.7 ready']);
@@ -262,10 +263,3 @@ describe('@kubernetes/client-node against recorded API responses', { timeout: 20
   });
 });
 
-async function waitUntil(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -18,6 +18,7 @@ import { stringify } from 'yaml';
 import { addAddress, addNamespace, addVethPair, deleteNamespace, execIn, inNs, replaceRoute, sysctl } from './harness/netns.js';
 import { ManagedProcess } from './harness/process.js';
 import { requireRoot } from './harness/root.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 const P = `mp${process.pid % 10000}`;
@@ -123,16 +124,6 @@ function choices(edge: ManagedProcess): ChoiceLine[] {
 }
 const current = (edge: ManagedProcess, dst: string) => choices(edge).filter((c) => c.destination === `${dst}/32`).at(-1)?.to;
 
-async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Which PoP carried a burst to `dst`: the one whose tunnel counters grew by (nearly) the burst. */
 async function carriedBy(dst: string): Promise<{ pop: 'pa' | 'pb'; grew: Record<string, number>; echoed: number }> {
   const before = { pa: await cloudBytes('pa'), pb: await cloudBytes('pb') };
@@ -176,8 +167,8 @@ describe('multi-PoP selection in namespaces (S2-13)', { timeout: 120_000 }, () =
       }));
       spawnIn(NS[pop], tsx('gateway-cloud/src/main.ts', '--config', f), `cloud ${pop}`);
     }
-    await waitFor('both PoPs ready', 30_000, async () => (await Promise.all(['pa', 'pb'].map((p) => execIn(NS[p as 'pa'], ['curl', '-sf', 'http://127.0.0.1:9465/readyz'], { allowFailure: true }))))
-      .every((r) => r.code === 0) ? true : undefined);
+    await untilValue('both PoPs ready', async () => (await Promise.all(['pa', 'pb'].map((p) => execIn(NS[p as 'pa'], ['curl', '-sf', 'http://127.0.0.1:9465/readyz'], { allowFailure: true }))))
+      .every((r) => r.code === 0) ? true : undefined, 30_000, 100);
     const edgeCfg = join(dir, 'edge.yaml');
     writeFileSync(edgeCfg, stringify({
       id: 'edge-1',
@@ -193,7 +184,7 @@ describe('multi-PoP selection in namespaces (S2-13)', { timeout: 120_000 }, () =
     const edge = spawnIn(NS.ed, tsx('gateway-edge/src/main.ts', '--config', edgeCfg), 'edge');
     try {
       // Both PoPs up and measured: s1 through popA, s2 through popB.
-      await waitFor('s1 via pa and s2 via pb', 30_000, () => (current(edge, S1) === 'pa' && current(edge, S2) === 'pb' ? true : undefined));
+      await untilValue('s1 via pa and s2 via pb', () => (current(edge, S1) === 'pa' && current(edge, S2) === 'pb' ? true : undefined), 30_000, 100);
       const c1 = choices(edge).filter((c) => c.destination === `${S1}/32`).at(-1);
       console.log(`# phase 1 totals (ms): s1 ${JSON.stringify(c1?.totalsMs)}`);
       assert.equal((await carriedBy(S1)).pop, 'pa');
@@ -203,7 +194,7 @@ describe('multi-PoP selection in namespaces (S2-13)', { timeout: 120_000 }, () =
       const changedAt = Date.now();
       await Promise.all([setDelay('ra1', 40), setDelay('rb1', 2)]);
       const restarted = Date.now();
-      await waitFor('s1 moved to pb', 20_000, () => (current(edge, S1) === 'pb' ? true : undefined));
+      await untilValue('s1 moved to pb', () => (current(edge, S1) === 'pb' ? true : undefined), 20_000, 100);
       const moved = choices(edge).filter((c) => c.destination === `${S1}/32` && c.to === 'pb').at(-1);
       console.log(`# phase 2: s1 moved to pb ${(moved?.time ?? Date.now()) - restarted} ms after the new delays were in place (emulators restarted in ${restarted - changedAt} ms); totals ${JSON.stringify(moved?.totalsMs)}`);
       assert.equal(current(edge, S2), 'pb', 's2 stays with pb');

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, requireRoot } from './harness/root.js';
 import { createTopology, type Topology } from './harness/topology.js';
-import { REPO_ROOT, sleep } from './harness/apps.js';
+import { REPO_ROOT } from './harness/apps.js';
 import { bridgeIntoNamespace, type Bridge } from './harness/forward.js';
 import { startGateways, EDGE_ADMIN, type Gateways } from './harness/gateways.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../gateway-core/test/telemetry-otlp-receiver.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const CARRIERS = [
   { name: 'lte-a', rateMbit: 20, metadata: { operator: 'Telekom', mcc: '262', mnc: '01', technology: 'lte' } },
@@ -23,16 +24,6 @@ const CARRIERS = [
 const OTLP_NS_PORT = 4318;
 const EDGE_ADMIN_API = '127.0.0.1:9466';
 const CLOUD_ADMIN_API = '127.0.0.1:9467';
-
-async function until<T>(what: string, timeoutMs: number, fn: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !isRoot() && process.env.CI !== 'true' ? 'needs root (network namespaces, TUN)' : false }, () => {
   let dir: string;
@@ -87,9 +78,9 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
     const find = (service: string, name: string, kind?: number): ReceivedSpan | undefined =>
       receiver.spans.find((s) => s.service === service && s.name === name && (kind === undefined || s.kind === kind));
     // OTLP span kinds: 2 server, 3 client.
-    const establish = await until('the edge establish span', 20_000, () => find('braid-edge', 'braid.session.establish'));
-    const client = await until('the edge Hello client span', 5_000, () => receiver.spans.find((s) => s.service === 'braid-edge' && s.kind === 3 && s.traceId === establish.traceId && !s.events.some((e) => e.name === 'exception')));
-    const server = await until('the cloud Hello server span', 20_000, () => receiver.spans.find((s) => s.service === 'braid-cloud' && s.kind === 2 && s.traceId === establish.traceId));
+    const establish = await untilValue('the edge establish span', () => find('braid-edge', 'braid.session.establish'), 20_000, 200);
+    const client = await untilValue('the edge Hello client span', () => receiver.spans.find((s) => s.service === 'braid-edge' && s.kind === 3 && s.traceId === establish.traceId && !s.events.some((e) => e.name === 'exception')), 5_000, 200);
+    const server = await untilValue('the cloud Hello server span', () => receiver.spans.find((s) => s.service === 'braid-cloud' && s.kind === 2 && s.traceId === establish.traceId), 20_000, 200);
     assert.equal(client.parentSpanId, establish.spanId, 'edge Hello is a child of the establishment');
     assert.equal(server.parentSpanId, client.spanId, 'cloud Hello continues the edge call (traceparent over gRPC)');
     assert.equal(server.name, 'braid.v1.SessionService/Hello');
@@ -97,7 +88,7 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
     const sessionId = server.attributes['braid.session.id'];
     assert.ok(sessionId, 'the cloud span names the session');
     assert.equal(client.attributes['braid.session.id'], sessionId);
-    const cloudEstablished = await until('the cloud session.established span', 10_000, () => find('braid-cloud', 'session.established'));
+    const cloudEstablished = await untilValue('the cloud session.established span', () => find('braid-cloud', 'session.established'), 10_000, 200);
     assert.equal(cloudEstablished.traceId, establish.traceId, 'the cloud\'s session event is in the same trace');
     for (const s of [establish, server]) {
       assert.equal(s.resource['k8s.namespace.name'], 'braid-it', 'OTEL_RESOURCE_ATTRIBUTES reach the resource');
@@ -118,11 +109,11 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
   });
 
   test('each carrier\'s S0 transport race is a span of the session trace with its decisions as span events', async () => {
-    const establish = await until('the edge establish span', 10_000, () =>
-      receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'braid.session.establish'));
+    const establish = await untilValue('the edge establish span', () =>
+      receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'braid.session.establish'), 10_000, 200);
     for (const c of CARRIERS) {
-      const race = await until(`the race span of ${c.name}`, 10_000, () => receiver.spans.find((s) =>
-        s.service === 'braid-edge' && s.name === 'braid.path.race' && s.attributes['braid.path.name'] === c.name));
+      const race = await untilValue(`the race span of ${c.name}`, () => receiver.spans.find((s) =>
+        s.service === 'braid-edge' && s.name === 'braid.path.race' && s.attributes['braid.path.name'] === c.name), 10_000, 200);
       assert.equal(race.traceId, establish.traceId);
       assert.ok(race.events.length > 0, `${c.name}: race decisions as span events`);
     }
@@ -131,8 +122,8 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
   test('metric points for every carrier arrive from both gateways with the carrier attributes', async () => {
     for (const service of ['braid-edge', 'braid-cloud']) {
       for (const c of CARRIERS) {
-        const pt = await until(`${service} braid.path.sent.bytes for ${c.name}`, 20_000, () => receiver.points.find((p) =>
-          p.service === service && p.metric === 'braid.path.sent.bytes' && p.attributes['braid.path.name'] === c.name && (p.value ?? 0) > 0));
+        const pt = await untilValue(`${service} braid.path.sent.bytes for ${c.name}`, () => receiver.points.find((p) =>
+          p.service === service && p.metric === 'braid.path.sent.bytes' && p.attributes['braid.path.name'] === c.name && (p.value ?? 0) > 0), 20_000, 200);
         assert.equal(pt.attributes['network.carrier.name'], c.metadata.operator, `${service} ${c.name}`);
         assert.equal(pt.attributes['network.carrier.mcc'], c.metadata.mcc);
         assert.equal(pt.attributes['network.carrier.mnc'], c.metadata.mnc);
@@ -140,12 +131,12 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
         assert.match(String(pt.attributes['network.interface.name']), /^wan\d$/);
       }
     }
-    const rtt = await until('an RTT point', 10_000, () => receiver.points.find((p) => p.metric === 'braid.path.rtt' && (p.value ?? 0) > 0));
+    const rtt = await untilValue('an RTT point', () => receiver.points.find((p) => p.metric === 'braid.path.rtt' && (p.value ?? 0) > 0), 10_000, 200);
     assert.ok(rtt.value! < 1000, `RTT ${rtt.value} ms`);
-    await until('the Hello latency histogram from both sides', 10_000, () => {
+    await untilValue('the Hello latency histogram from both sides', () => {
       const sides = new Set(receiver.points.filter((p) => p.metric === 'braid.control.rpc.duration').map((p) => p.attributes['braid.rpc.side']));
       return sides.has('client') && sides.has('server') ? true : undefined;
-    });
+    }, 10_000, 200);
   });
 
   test('Prometheus /metrics of the edge has the same series', async () => {
@@ -160,8 +151,8 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
     assert.ok(establish);
     await topo.setCarrierDown(2);
     try {
-      const down = await until('path.down of lte-c from the edge', 20_000, () =>
-        receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'path.down' && s.attributes['braid.path.name'] === 'lte-c'));
+      const down = await untilValue('path.down of lte-c from the edge', () =>
+        receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'path.down' && s.attributes['braid.path.name'] === 'lte-c'), 20_000, 200);
       assert.equal(down.traceId, establish.traceId);
       const r = await topo.exec(topo.ns.edge, ['curl', '-sS', '--fail', '--max-time', '3', `http://${EDGE_ADMIN}/events`]);
       const events = (JSON.parse(r.stdout) as { events: { kind: string; path: string | null }[] }).events;
@@ -170,8 +161,8 @@ describe('OpenTelemetry from both gateways to an OTLP/HTTP receiver', { skip: !i
     } finally {
       await topo.setCarrierUp(2);
     }
-    await until('path.recovered of lte-c', 20_000, () =>
-      receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'path.recovered' && s.attributes['braid.path.name'] === 'lte-c'));
+    await untilValue('path.recovered of lte-c', () =>
+      receiver.spans.find((s) => s.service === 'braid-edge' && s.name === 'path.recovered' && s.attributes['braid.path.name'] === 'lte-c'), 20_000, 200);
   });
 
   test('the braid CLI reads paths, sessions and events over the admin gRPC API of both gateways', async () => {

@@ -18,6 +18,7 @@ import type { Topology } from './harness/topology.js';
 import type { GatewayStatus } from './harness/gateways.js';
 import { curlDownload, sleep } from './harness/apps.js';
 import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const MB = 1024 * 1024;
 const CAP = 6 * MB;
@@ -58,14 +59,12 @@ describe('path policy: a data cap and a backup carrier', { skip: !isRoot() && pr
       }),
     });
     // The cloud's policy reaches the edge over the policy stream shortly after the session.
-    const deadline = Date.now() + 15_000;
-    for (;;) {
+    let tier: string | undefined;
+    await untilValue('the cloud\'s policy at the edge (lte-c tier backup)', async () => {
       const st = await fx.gw.edgeStatus();
-      const tier = (st.paths.find((p) => p.name === 'lte-c') as unknown as { tier?: string } | undefined)?.tier;
-      if (tier === 'backup') break;
-      if (Date.now() > deadline) throw new Error(`the cloud's policy did not reach the edge: lte-c tier ${String(tier)}`);
-      await sleep(200);
-    }
+      tier = (st.paths.find((p) => p.name === 'lte-c') as unknown as { tier?: string } | undefined)?.tier;
+      return tier === 'backup' ? true : undefined;
+    }, 15_000, 200, () => `lte-c tier ${String(tier)}`);
   });
 
   after(async () => {

@@ -12,16 +12,9 @@ import { test } from 'node:test';
 import { curlDownload } from './harness/apps.js';
 import { startTunnelFixture } from './harness/fixture.js';
 import { requireRoot } from './harness/root.js';
+import { until } from '../gateway-core/test/wait.js';
 
 const MB = 1024 * 1024;
-
-async function until(what: string, fn: () => boolean, ms: number, tail: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}\n${tail()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a backup-tier carrier from the cloud\'s policy carries nothing until the primary is gone', { timeout: 90_000 }, async (t) => {
   if (!requireRoot(t)) return;
@@ -37,8 +30,8 @@ test('a backup-tier carrier from the cloud\'s policy carries nothing until the p
   try {
     const { topo, gw, nginx } = fx;
     const tails = (): string => `--- edge ---\n${gw.edge.tail(30)}\n--- cloud ---\n${gw.cloud.tail(30)}`;
-    await until('the edge applied policy version 1', () => /policy version 1 applied/.test(gw.edge.output()), 15_000, tails);
-    await until('the cloud got the ack', () => /edge demo-edge applied policy version 1/.test(gw.cloud.output()), 5_000, tails);
+    await until('the edge applied policy version 1', () => /policy version 1 applied/.test(gw.edge.output()), 15_000, 50, tails);
+    await until('the cloud got the ack', () => /edge demo-edge applied policy version 1/.test(gw.cloud.output()), 5_000, 50, tails);
     assert.match(gw.edge.output(), /control connection to 198\.18\.0\.1:7443 over lte-a/, 'control went through the relay');
 
     const before = [await topo.carrierCounters(0), await topo.carrierCounters(1)];

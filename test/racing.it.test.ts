@@ -11,6 +11,7 @@ import { nft } from './harness/netns.js';
 import { curlDownload, sleep, type Nginx } from './harness/apps.js';
 import type { Gateways, GatewayStatus } from './harness/gateways.js';
 import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const MB = 1024 * 1024;
 const T_MS = 300;
@@ -37,18 +38,12 @@ describe('S0 racing: a carrier that drops UDP, then TCP', { skip: !isRoot() && p
 
   const edge = async (): Promise<EdgeStatus> => (await gw.edgeStatus()) as EdgeStatus;
   const waitEdge = async (what: string, cond: (s: EdgeStatus) => boolean, timeoutMs: number): Promise<EdgeStatus> => {
-    const end = Date.now() + timeoutMs;
     let last: EdgeStatus | undefined;
-    while (Date.now() < end) {
-      try {
-        last = await edge();
-        if (cond(last)) return last;
-      } catch {
-        // the admin endpoint may be slow to answer under load; try again
-      }
-      await sleep(100);
-    }
-    throw new Error(`edge: ${what} not seen within ${timeoutMs} ms; last racing status: ${JSON.stringify(last?.racing[BLOCKED])}\n--- edge log tail ---\n${gw.edge.tail(30)}`);
+    // A probe that throws (the admin endpoint may be slow to answer under load) is tried again.
+    return untilValue(`edge: ${what}`, async () => {
+      last = await edge();
+      return cond(last) ? last : undefined;
+    }, timeoutMs, 100, () => `last racing status: ${JSON.stringify(last?.racing[BLOCKED])}\n--- edge log tail ---\n${gw.edge.tail(30)}`);
   };
   /** In the blocked carrier's namespace: drop edge->cloud packets of one protocol to the data port. */
   const block = (proto: 'udp' | 'tcp'): Promise<unknown> =>

@@ -17,9 +17,10 @@ import { createTopology, type Topology } from './harness/topology.js';
 import {
   addAddress, addNamespace, addVethPair, deleteNamespace, execIn, linkCounters, nft, replaceRoute, run, setTbf, sysctl,
 } from './harness/netns.js';
-import { REPO_ROOT, curlDownload, makeRandomFile, sleep, startNginx, type Nginx } from './harness/apps.js';
+import { REPO_ROOT, curlDownload, makeRandomFile, startNginx, type Nginx } from './harness/apps.js';
 import { CLOUD_SERVER_NAME, EDGE_ADMIN, fetchStatus, startGateways, type Gateways } from './harness/gateways.js';
 import type { ManagedProcess } from './harness/process.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 const MB = 1024 * 1024;
 const SCRIPT = join(REPO_ROOT, 'scripts', 'gen-dev-certs.sh');
@@ -49,20 +50,7 @@ describe('carrier sharing between two edges on one LAN', { skip: !isRoot() && pr
 
   const statusA = async (): Promise<EdgeView> => (await gw.edgeStatus()) as unknown as EdgeView;
   const statusB = async (): Promise<EdgeView> => (await fetchStatus(topo, nsB, EDGE_ADMIN)) as unknown as EdgeView;
-  const waitFor = async <T>(what: string, f: () => Promise<T | undefined>, ms: number): Promise<T> => {
-    const end = Date.now() + ms;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await f();
-        if (v !== undefined) return v;
-      } catch (e) {
-        last = e;
-      }
-      await sleep(200);
-    }
-    throw new Error(`${what} not within ${ms} ms (${String(last ?? '')})\n--- A ---\n${gw.edge.tail(25)}\n--- B ---\n${edgeB?.tail(25) ?? ''}`);
-  };
+  const tails = (): string => `--- A ---\n${gw.edge.tail(25)}\n--- B ---\n${edgeB?.tail(25) ?? ''}`;
   const startB = (): void => {
     edgeB = topo.spawn(nsB, [process.execPath, '--conditions=source', '--import', 'tsx', join('gateway-edge', 'src', 'main.ts'), '--config', configB], {
       name: 'edge-b', cwd: REPO_ROOT, logFile: join(dir, `edge-b-${Date.now()}.log`),
@@ -187,11 +175,11 @@ describe('carrier sharing between two edges on one LAN', { skip: !isRoot() && pr
     // B restarts (the link breaks); A's direct dial now vanishes in B's firewall.
     if (edgeB) await topo.release(edgeB);
     startB();
-    const a = await waitFor('the link back up, reverse', async () => {
+    const a = await untilValue('the link back up, reverse', async () => {
       const s = await statusA();
       const br = s.sharing?.borrowing[0];
       return br && br.direction === 'reverse' && borrowedUp(s) ? s : undefined;
-    }, 40_000);
+    }, 40_000, 200, tails);
     assert.ok((a.sharing?.borrowing[0]?.reverse ?? 0) >= 1);
     const b0 = await statusB();
     const down = await curlDownload(topo, `http://${topo.addr.server}/big.bin`, { timeoutS: 60 });

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTunnelFixture, type TunnelFixture } from './harness/fixture.js';
 import { isRoot, requireRoot } from './harness/root.js';
+import { untilValue } from '../gateway-core/test/wait.js';
 
 interface UplinkStats { connected: boolean; produced: number; ackedSeq: number; queued: number; dropped: number; reconnects: number; lossReasons: Record<string, number> }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const viaCarriers of [false, true]) describe(`telemetry stream over another carrier (control.viaCarriers: ${viaCarriers})`, { timeout: 120_000 }, () => {
   let fx: TunnelFixture | undefined;
@@ -37,14 +37,11 @@ for (const viaCarriers of [false, true]) describe(`telemetry stream over another
   }
 
   async function until(what: string, cond: (u: UplinkStats) => boolean, ms: number): Promise<UplinkStats> {
-    const end = Date.now() + ms;
     let last: UplinkStats | undefined;
-    while (Date.now() < end) {
-      last = await uplink().catch(() => last);
-      if (last && cond(last)) return last;
-      await sleep(200);
-    }
-    assert.fail(`${what} within ${ms} ms; last uplink status ${JSON.stringify(last)}`);
+    return untilValue(what, async () => {
+      last = await uplink();
+      return cond(last) ? last : undefined;
+    }, ms, 200, () => `last uplink status ${JSON.stringify(last)}`);
   }
 
   test('carrier 0 dies: the reporter reconnects over carrier 1 and loses no report', async (t) => {

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { requireRoot } from '../../test/harness/root.js';
 import { closeFd, openTun, setBindToDevice, setMark, setMtuDiscover, socketFd } from '../src/native/index.js';
 import { TunDevice } from '../src/tun/tun-device.js';
+import { until } from './wait.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -31,14 +32,6 @@ function ipOk(...args: string[]): boolean {
 
 function txPackets(dev: string): number {
   return Number(readFileSync(`/sys/class/net/${dev}/statistics/tx_packets`, 'utf8').trim());
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 async function udpSocket(address: string): Promise<dgram.Socket> {
@@ -160,7 +153,7 @@ const scenarios: Record<string, { title: string; run: () => Promise<void> }> = {
           }
         });
         await sendAsync(sock, Buffer.from('hello braid'), 9999, '10.99.0.2');
-        await waitFor('the datagram on the TUN', () => seen.length > 0);
+        await until('the datagram on the TUN', () => seen.length > 0);
         const u = seen[0]!;
         assert.deepEqual([u.src, u.dst, u.sport, u.dport], ['10.99.0.1', '10.99.0.2', sock.address().port, 9999]);
         assert.equal(u.payload.toString(), 'hello braid');
@@ -169,12 +162,12 @@ const scenarios: Record<string, { title: string; run: () => Promise<void> }> = {
         sock.on('message', (msg, rinfo) => got.push({ msg: msg.toString(), from: rinfo.address, port: rinfo.port }));
         const port = sock.address().port;
         assert.equal(tun.write(ipv4Udp('10.99.0.2', '10.99.0.1', 5555, port, Buffer.from('from the tun'))), true);
-        await waitFor('the written packet on the socket', () => got.length === 1);
+        await until('the written packet on the socket', () => got.length === 1);
         assert.deepEqual(got[0], { msg: 'from the tun', from: '10.99.0.2', port: 5555 });
 
         const batch = [1, 2, 3].map((i) => ipv4Udp('10.99.0.2', '10.99.0.1', 5555, port, Buffer.from(`batch ${i}`)));
         assert.equal(tun.writeBatch(batch), 3);
-        await waitFor('the batch on the socket', () => got.length === 4);
+        await until('the batch on the socket', () => got.length === 4);
         assert.deepEqual(got.slice(1).map((g) => g.msg), ['batch 1', 'batch 2', 'batch 3']);
       } finally {
         sock.close();
@@ -207,7 +200,7 @@ const scenarios: Record<string, { title: string; run: () => Promise<void> }> = {
           }
           await sleep(20);
         }
-        await waitFor('2000 packets on the TUN', () => seq.size === 2000);
+        await until('2000 packets on the TUN', () => seq.size === 2000);
         const max = Math.max(...batches);
         console.log(`batches: ${batches.length}, largest ${max}`);
         assert.ok(max > 1, `expected a batch of more than one packet, got at most ${max}`);
@@ -220,7 +213,7 @@ const scenarios: Record<string, { title: string; run: () => Promise<void> }> = {
         for (let chunk = 0; chunk < 20; chunk++) {
           const pkts = Array.from({ length: 100 }, (_, i) => ipv4Udp('10.99.0.2', '10.99.0.1', 5555, port, Buffer.from(`p${chunk * 100 + i}`)));
           assert.equal(tun.writeBatch(pkts), 100);
-          await waitFor(`chunk ${chunk} on the socket`, () => received === (chunk + 1) * 100);
+          await until(`chunk ${chunk} on the socket`, () => received === (chunk + 1) * 100);
         }
       } finally {
         sock.close();
@@ -267,7 +260,7 @@ const scenarios: Record<string, { title: string; run: () => Promise<void> }> = {
       const t = tun;
       t.onPackets((packets) => { calls++; firstBatch = packets.length; t.close(); });
       for (let i = 0; i < 200; i++) sock.send(Buffer.from('y'), 9999, '10.99.0.2');
-      await waitFor('the first batch', () => calls > 0);
+      await until('the first batch', () => calls > 0);
       await sleep(100);
       assert.equal(calls, 1);
       assert.ok(firstBatch > 1);

@@ -12,6 +12,7 @@ import type { Path } from '../src/path/path.js';
 import { UdpCarrierPath, UdpListener, UdpPeerPath } from '../src/path/udp.js';
 import { StreamListener, openTcpCarrierPath, openTlsCarrierPath, type StreamPath } from '../src/path/stream.js';
 import { FrameDecoder, MAX_FRAME_PAYLOAD, frame } from '../src/path/framing.js';
+import { sleep, until } from './wait.js';
 
 /** The server end of a transport: accepts peers and hands out one Path per peer. */
 interface TestServer {
@@ -31,16 +32,6 @@ interface TransportFactory {
   boundedQueue: boolean;
   /** First datagram the client sends so the server learns it (UDP has no accept). */
   hello: boolean;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /** A loopback port that refuses connections (bound then closed). */
@@ -88,7 +79,7 @@ export function pathCompliance(f: TransportFactory): void {
       for (const d of up) assert.equal(client.send(d), true);
       const down = Buffer.from('from peer');
       assert.equal(peer.send(down), true);
-      await waitFor(() => atPeer.length >= 2 && atClient.length >= 1, 3000, 'both directions');
+      await until('both directions', () => atPeer.length >= 2 && atClient.length >= 1, 3000, 5);
       assert.deepEqual(atPeer.slice(0, 2), up);
       assert.deepEqual(atClient[0], down);
     });
@@ -101,7 +92,7 @@ export function pathCompliance(f: TransportFactory): void {
       const tiny = Buffer.from([7]);
       const sent = [tiny, large, tiny, Buffer.alloc(1400, 1), large];
       for (const d of sent) assert.equal(client.send(d), true);
-      await waitFor(() => atPeer.length >= sent.length, 3000, 'all datagrams');
+      await until('all datagrams', () => atPeer.length >= sent.length, 3000, 5);
       assert.deepEqual(atPeer.map((d) => d.length), sent.map((d) => d.length));
       assert.deepEqual(atPeer, sent);
     });
@@ -119,7 +110,7 @@ export function pathCompliance(f: TransportFactory): void {
         if (i % 100 === 99) await sleep(2);
       }
       assert.ok(accepted.length >= 1900, `only ${accepted.length} of 2000 accepted`);
-      await waitFor(() => atPeer.length >= (f.connectionless ? accepted.length * 0.95 : accepted.length), 5000, 'the burst');
+      await until('the burst', () => atPeer.length >= (f.connectionless ? accepted.length * 0.95 : accepted.length), 5000, 5);
       if (!f.connectionless) assert.deepEqual(atPeer.map((d) => d.readUInt32BE(0)), accepted);
     });
 
@@ -161,7 +152,7 @@ export function pathCompliance(f: TransportFactory): void {
       let closeErr: Error | undefined;
       client.onClose?.((e) => { closes++; closeErr = e; });
       peer.close();
-      await waitFor(() => closes > 0, 3000, 'close callback');
+      await until('close callback', () => closes > 0, 3000, 5);
       await sleep(50);
       assert.equal(closes, 1);
       assert.ok(closeErr);
@@ -293,7 +284,7 @@ describe('stream listener bounds', () => {
       const client = await openTcpCarrierPath({ remoteHost: '127.0.0.1', remotePort: l.port, connectTimeoutMs: 2000 });
       let closed = false;
       client.onClose(() => { closed = true; });
-      await waitFor(() => closed, 3000, 'idle close');
+      await until('idle close', () => closed, 3000, 5);
       assert.equal(l.connections, 0);
     } finally {
       l.close();

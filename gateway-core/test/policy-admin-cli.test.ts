@@ -18,6 +18,7 @@ import { startControlServer } from '../src/control/server.js';
 import type { ControlServer, TlsFiles } from '../src/control/types.js';
 import { PolicyClient } from '../src/policy/client.js';
 import { EventLog } from '../src/telemetry/events.js';
+import { until } from './wait.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 
@@ -40,13 +41,6 @@ describe('braid policy get|set', () => {
     return { code, out, err };
   };
   const on = (target: string) => ['--target', target, '--certs', dir, '--server-name', 'braid-admin'];
-  const until = async (what: string, fn: () => boolean): Promise<void> => {
-    const end = Date.now() + 5000;
-    while (!fn()) {
-      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'braid-policy-cli-'));

@@ -15,6 +15,7 @@ import {
   type ControlServer, type PolicyAckMsg, type PolicyServiceHandle, type PolicyUpdateMsg, type TlsFiles,
 } from '../src/control/index.js';
 import { FilePolicyStore, PolicyClient, backoffDelayMs, type ReceivedPolicy } from '../src/policy/index.js';
+import { until } from './wait.js';
 
 const SCRIPT = new URL('../../scripts/gen-dev-certs.sh', import.meta.url).pathname;
 let dir = '';
@@ -32,16 +33,6 @@ async function cloud(store: FilePolicyStore, heartbeatMs = 200, port = 0): Promi
   const svc = createPolicyService({ store, heartbeatMs });
   const server = await startControlServer({ listen: `127.0.0.1:${port}`, tls: files('cloud'), onHello: noHello, services: [svc.service] });
   return { server, svc, target: `127.0.0.1:${server.port}` };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A raw WatchPolicy stream, for what PolicyClient would never send. */

@@ -15,7 +15,7 @@ import { tracing } from '@opentelemetry/sdk-node';
 import { startControlServer, ControlError, type ControlServer, type TlsFiles } from '../src/control/index.js';
 import { createRendezvousService, RendezvousClient, RendezvousPeer, type IntentMsg, type PeerLink, type RendezvousServiceHandle } from '../src/rendezvous/index.js';
 import { FrameDecoder, frame } from '../src/path/framing.js';
-import { sleep, until } from './wait.js';
+import { poll, sleep, until } from './wait.js';
 
 const SCRIPT = new URL('../../scripts/gen-dev-certs.sh', import.meta.url).pathname;
 const exporter = new tracing.InMemorySpanExporter();
@@ -77,13 +77,13 @@ async function rawHello(port: number, hello: object, secret?: Buffer): Promise<{
   await new Promise<void>((r, j) => { sock.once('connect', () => r()); sock.once('error', j); });
   sock.write(frame(Buffer.from(JSON.stringify(hello))));
   const end = Date.now() + 3000;
-  while (msgs.length === 0 && Date.now() < end) await sleep(10);
+  await poll(() => msgs.length > 0, end - Date.now(), 10);
   const first = msgs[0] ?? {};
   if (first['t'] === 'auth') {
     const h = hello as { intent: string; mode: string; nonce: string };
     const key = secret ?? randomBytes(32);
     sock.write(frame(Buffer.from(JSON.stringify({ t: 'auth', proof: createHmac('sha256', key).update(`dialer|${h.intent}|${h.mode}|${h.nonce}|${String(first['nonce'])}`).digest('hex') }))));
-    while (msgs.length < 2 && Date.now() < end) await sleep(10);
+    await poll(() => msgs.length >= 2, end - Date.now(), 10);
   }
   sock.destroy();
   return { first, ...(msgs[1] ? { second: msgs[1] } : {}) };

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { Telemetry } from '../src/telemetry/telemetry.js';
+import { poll } from './wait.js';
 
 const TRACES = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const METRICS = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
@@ -45,10 +46,7 @@ after(async () => {
 
 test('traces and metrics are exported over OTLP/gRPC with the configured headers', async () => {
   tm.startSpan('grpc-export-check', {}).end();
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && !(calls.some((c) => c.path === TRACES) && calls.some((c) => c.path === METRICS))) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await poll(() => calls.some((c) => c.path === TRACES) && calls.some((c) => c.path === METRICS), 10_000, 100);
   const traces = calls.find((c) => c.path === TRACES);
   const metrics = calls.find((c) => c.path === METRICS);
   assert.ok(traces && traces.bytes > 0, 'a trace export arrived');

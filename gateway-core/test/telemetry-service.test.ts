@@ -22,6 +22,7 @@ import { grpcUplink } from '../src/uplink/grpc-stream.js';
 import { reportMethod, TELEMETRY_SERVICE } from '../src/uplink/proto.js';
 import { TelemetryReporter } from '../src/uplink/reporter.js';
 import type { ReportRequest, TelemetryReport } from '../src/uplink/types.js';
+import { until } from './wait.js';
 
 const SCRIPT = new URL('../../scripts/gen-dev-certs.sh', import.meta.url).pathname;
 let dir = '';
@@ -90,14 +91,6 @@ function openStream(c: grpc.Client, deadlineMs = 10_000) {
   return { call, acks, status, send: (req: ReportRequest) => call.write(req) };
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail('condition not met in time');
-    await sleep(10);
-  }
-}
-
 test('health reports the telemetry service SERVING', async () => {
   const c = client(cloud.target, 'edge1');
   try {
@@ -117,7 +110,7 @@ test('a valid stream: every batch acknowledged with the highest stored sequence;
   s.send({ edgeId: 'edge-1', bootId: 'boot-a', reports: [report(1), report(2)] });
   s.send({ edgeId: 'edge-1', bootId: 'boot-a', reports: [] });
   s.send({ edgeId: 'edge-1', bootId: 'boot-a', reports: [report(2), report(3)] });
-  await until(() => s.acks.length === 3);
+  await until('three acks', () => s.acks.length === 3);
   assert.deepEqual(s.acks, [2, 2, 3]);
   const e = cloud.fleet.history.edges.get('edge-1');
   assert.equal(e?.ackedSeq, 3);
@@ -127,7 +120,7 @@ test('a valid stream: every batch acknowledged with the highest stored sequence;
   assert.equal(cloud.svc.stats().streams, 1);
   s.call.end();
   assert.equal((await s.status).code, grpc.status.OK);
-  await until(() => cloud.svc.stats().streams === 0);
+  await until('the cloud to free the stream', () => cloud.svc.stats().streams === 0);
   c.close();
 });
 
@@ -181,16 +174,16 @@ test('RESOURCE_EXHAUSTED: beyond maxStreams reporting edges', async () => {
   try {
     const s1 = openStream(c1);
     s1.send({ edgeId: 'edge-1', bootId: 'b', reports: [report(1)] });
-    await until(() => s1.acks.length === 1);
+    await until('the first stream\'s ack', () => s1.acks.length === 1);
     const s2 = openStream(c2);
     s2.send({ edgeId: 'edge-2', bootId: 'b', reports: [report(1)] });
     assert.deepEqual(await s2.status, { code: grpc.status.RESOURCE_EXHAUSTED, details: 'this cloud already serves 1 reporting edges' });
     s1.call.end();
     await s1.status;
-    await until(() => small.svc.stats().streams === 0);
+    await until('the cloud to free the stream', () => small.svc.stats().streams === 0);
     const s3 = openStream(c2);
     s3.send({ edgeId: 'edge-2', bootId: 'b', reports: [report(1)] });
-    await until(() => s3.acks.length === 1);
+    await until('the third stream\'s ack', () => s3.acks.length === 1);
     s3.call.end();
     await s3.status;
   } finally {
@@ -204,11 +197,11 @@ test('a newer stream of the same edge replaces the older one (ABORTED with the r
   const c = client(cloud.target, 'edge1');
   const s1 = openStream(c);
   s1.send({ edgeId: 'edge-1', bootId: 'r', reports: [report(1)] });
-  await until(() => s1.acks.length === 1);
+  await until('the first stream\'s ack', () => s1.acks.length === 1);
   const s2 = openStream(c);
   s2.send({ edgeId: 'edge-1', bootId: 'r', reports: [report(2)] });
   assert.deepEqual(await s1.status, { code: grpc.status.ABORTED, details: 'replaced by a newer telemetry stream of the same edge' });
-  await until(() => s2.acks.length === 1);
+  await until('the second stream\'s ack', () => s2.acks.length === 1);
   assert.deepEqual(s2.acks, [2]);
   s2.call.end();
   await s2.status;
@@ -219,11 +212,11 @@ test('deadline: a stream with a deadline ends with DEADLINE_EXCEEDED and the clo
   const c = client(cloud.target, 'edge2');
   const s = openStream(c, 400);
   s.send({ edgeId: 'edge-2', bootId: 'd', reports: [report(1)] });
-  await until(() => s.acks.length === 1);
+  await until('the ack', () => s.acks.length === 1);
   assert.equal(cloud.svc.stats().streams, 1);
   const st = await s.status;
   assert.equal(st.code, grpc.status.DEADLINE_EXCEEDED);
-  await until(() => cloud.svc.stats().streams === 0);
+  await until('the cloud to free the stream', () => cloud.svc.stats().streams === 0);
   c.close();
 });
 
@@ -241,7 +234,7 @@ test('the edge reporter over mTLS: reports flow, the cloud restarts on the same 
   });
   reporter.start();
   try {
-    await until(() => (first.fleet.history.edges.get('edge-1')?.ackedSeq ?? 0) >= 5);
+    await until('five reports acknowledged', () => (first.fleet.history.edges.get('edge-1')?.ackedSeq ?? 0) >= 5);
     await first.server.close();
     const storedBefore = first.fleet.history.edges.get('edge-1')?.ackedSeq ?? 0;
     await sleep(700); // reports pile up in the edge's queue meanwhile
@@ -249,7 +242,7 @@ test('the edge reporter over mTLS: reports flow, the cloud restarts on the same 
     const second = await startCloud({ port });
     second.fleet.history.restore(first.fleet.history.toDocument({}, Date.now()));
     try {
-      await until(() => reporter.stats().reconnects >= 1 && reporter.stats().ackedSeq >= reporter.stats().produced - 1, 10_000);
+      await until('the reporter reconnected and caught up', () => reporter.stats().reconnects >= 1 && reporter.stats().ackedSeq >= reporter.stats().produced - 1, 10_000);
       const st = reporter.stats();
       assert.equal(st.dropped, 0);
       const e = second.fleet.history.edges.get('edge-1');

@@ -14,8 +14,8 @@ import { PathWatcher, RaceWatcher, type PathTransition, type RaceDecision } from
 import { Telemetry, contextFromHeaders, otlpRequested, traceHeaders } from '../src/telemetry/telemetry.js';
 import type { RaceView, SessionView, TelemetryView } from '../src/telemetry/view.js';
 import { startOtlpReceiver, type OtlpReceiver } from './telemetry-otlp-receiver.js';
+import { poll } from './wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function path(id: number, name: string, state: PathStatus['state'], over: Partial<PathStatus> = {}): PathStatus {
   return {
@@ -168,9 +168,8 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
   });
 
   test('metric points for every carrier arrive with the carrier attributes and the resource', async () => {
-    const deadline = Date.now() + 10_000;
     const rtt = () => receiver.points.filter((p) => p.metric === METRIC.pathRtt);
-    while (Date.now() < deadline && new Set(rtt().map((p) => p.attributes['braid.path.name'])).size < 2) await sleep(100);
+    await poll(() => new Set(rtt().map((p) => p.attributes['braid.path.name'])).size >= 2, 10_000, 100);
     for (const [i, c] of CARRIERS.entries()) {
       const pt = rtt().find((p) => p.attributes['braid.path.name'] === c.name);
       assert.ok(pt, `an RTT point for ${c.name}`);
@@ -222,9 +221,8 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
     const r = await get('/events');
     assert.equal(r.status, 200);
     assert.ok((JSON.parse(r.text) as { events: { kind: string }[] }).events.some((e) => e.kind === 'path.down'));
-    const deadline = Date.now() + 5000;
     const traceId = root.spanContext().traceId;
-    while (Date.now() < deadline && !receiver.spans.some((s) => s.name === 'path.down')) await sleep(100);
+    await poll(() => receiver.spans.some((s) => s.name === 'path.down'), 5000, 100);
     const span = receiver.spans.find((s) => s.name === 'path.down');
     assert.ok(span, 'path.down exported as a span');
     assert.equal(span.traceId, traceId, 'in the trace of the session');

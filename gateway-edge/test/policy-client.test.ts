@@ -13,6 +13,7 @@ import {
 } from '@braid/gateway-core';
 import { startOtlpReceiver, type OtlpReceiver } from '../../gateway-core/test/telemetry-otlp-receiver.js';
 import { EdgePolicy } from '../src/policy-client.js';
+import { until } from '../../gateway-core/test/wait.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 let dir = '';
@@ -48,25 +49,18 @@ test('each policy change is one timeline event and one span; a later session get
     deliver: () => undefined,
   });
   try {
-    const until = async (what: string, fn: () => boolean): Promise<void> => {
-      const end = Date.now() + 8000;
-      while (!fn()) {
-        if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    await until('version 1', () => ep.status().version === 1);
+    await until('version 1', () => ep.status().version === 1, 8000);
     ep.attach(session);
     assert.deepEqual(session.getPathPolicy(), { 'lte-a': { tier: 'backup' } }, 'the session attached after the policy runs it');
     await store.setOverlay('edge-1', 'fleet.speed', { carriers: { 'lte-a': { tier: 'primary' } } });
-    await until('version 2', () => ep.status().version === 2);
+    await until('version 2', () => ep.status().version === 2, 8000);
     assert.deepEqual(session.getPathPolicy(), { 'lte-a': { tier: 'primary' } }, 'the running session took version 2');
     const events = tm.events.list().filter((e) => e.kind.startsWith('policy.'));
     assert.deepEqual(events.map((e) => [e.kind, e.attributes['braid.policy.version'], e.attributes['braid.policy.previous_version']]), [['policy.applied', 1, 0], ['policy.applied', 2, 1]]);
     assert.match(events[1]!.message, /^policy version 2 applied \(was 1; global@1, overlay:fleet\.speed@2\)$/);
     assert.equal(events[1]!.sessionId, 3);
     await tm.flush();
-    await until('two policy spans at the collector', () => receiver.spans.filter((s) => s.name === 'policy.applied').length >= 2);
+    await until('two policy spans at the collector', () => receiver.spans.filter((s) => s.name === 'policy.applied').length >= 2, 8000);
     const spans = receiver.spans.filter((s) => s.name === 'policy.applied');
     assert.equal(spans.length, 2, 'one span per change');
     assert.deepEqual(spans.map((s) => s.attributes['braid.policy.version']).sort(), [1, 2]);
