@@ -26,16 +26,8 @@ export interface RateView {
 
 const MIN_CAP = 64 * 1024;
 const DEFAULT_RATE = 0.125;
-/** Extra queueing allowed on top of the base delay while the path shows no standing queue. */
+/** Extra queueing allowed on top of the base delay. */
 const HEADROOM_US = 60_000;
-/** A smoothed delay this far above the base delay means the carrier holds a standing queue. */
-const STANDING_QUEUE_US = 15_000;
-/**
- * Queueing allowed once a standing queue shows. More than the ack spacing, the sender's 5 ms
- * tick and the delivery jitter of a busy carrier (with 20 ms the carriers of the capacity-step
- * bench ran dry between bursts and its goodput fell), less than HEADROOM_US.
- */
-const SATURATED_HEADROOM_US = 40_000;
 
 /**
  * S3 (congestion/s3.ts) behind the PathController interface. In paced mode (cwnd below one
@@ -78,23 +70,9 @@ export class InflightCap implements PathController {
 
   constructor(private readonly path: RateView) {}
 
-  /**
-   * While the carrier shows no standing queue its capacity may be above the estimate (it was
-   * only app-limited, or it just rose): up to two BDPs (or BDP + 60 ms) may be in flight, so
-   * the delivered rate, and with it the estimate, can double every round trip or two. Once a
-   * standing queue shows, the path is full: more in flight only lengthens the queue, and every
-   * byte held in one carrier's queue is a byte another path could have carried now. With
-   * kernel TCP through the tunnel the sender's window is what it is; after a step up of one
-   * carrier, the two-BDP allowance let that carrier soak up the whole window as queue while
-   * the others went idle (capacity-step bench: the fastest carrier held 60 ms of queue, the
-   * slowest carried nothing for 2 s). A full path therefore gets BDP + 40 ms.
-   */
   cap(): number {
     const rate = this.path.deliveryRate > 0 ? this.path.deliveryRate : DEFAULT_RATE;
     const base = Number.isFinite(this.path.minRttUs) ? this.path.minRttUs : 50_000;
-    if (this.path.srttUs > 0 && this.path.srttUs - base >= STANDING_QUEUE_US) {
-      return Math.max(MIN_CAP, rate * (base + SATURATED_HEADROOM_US));
-    }
     return Math.max(MIN_CAP, 2 * rate * base, rate * (base + HEADROOM_US));
   }
 
