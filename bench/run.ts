@@ -24,14 +24,18 @@ import { ScenarioError, bestCarrier, loadScenario, trafficDirections, type Resol
 import { maxGapMs, round } from './lib/stats.js';
 import { setupSystem } from './lib/systems.js';
 import { BIN_MS, RR_STARTUP_MS, runTraffic } from './lib/traffic.js';
+import { startTrace, type TraceSample } from './lib/trace.js';
 
 const HELP = `Braid bench: one scenario, every system in it, one result file.
 
-usage: npm run bench -- --scenario FILE.json --out RESULT.json [--keep]
+usage: npm run bench -- --scenario FILE.json --out RESULT.json [--keep] [--trace FILE]
 
   --scenario FILE   scenario JSON (DESIGN.md, bench contract); relative trace paths resolve against it
   --out FILE        result JSON (bench/schema/result.schema.json)
   --keep            keep the run directory (gateway configs and logs)
+  --trace FILE      also write a time trace of each system's run (every 200 ms: each carrier's
+                    offered and delivered rate and queue, Braid's per-path view and reorder
+                    buffer, each TCP sender's cwnd, RTT and retransmissions; bench/lib/trace.ts)
 
 Needs root, iperf3, iproute2, nftables, openssl; mptcpize (Debian mptcpd) for "mptcp", openvpn for "openvpn".
 `;
@@ -56,7 +60,7 @@ function have(bin: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).status === 0;
 }
 
-interface Args { scenario: string; out: string; keep: boolean }
+interface Args { scenario: string; out: string; keep: boolean; trace: string | undefined }
 
 function parse(): Args {
   let values;
@@ -65,6 +69,7 @@ function parse(): Args {
       options: {
         scenario: { type: 'string' }, out: { type: 'string' },
         keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+        trace: { type: 'string' },
       },
       strict: true,
     }));
@@ -77,7 +82,7 @@ function parse(): Args {
   }
   if (!values.scenario) fail(`--scenario is required\n\n${HELP}`);
   if (!values.out) fail(`--out is required\n\n${HELP}`);
-  return { scenario: values.scenario, out: resolve(values.out), keep: values.keep };
+  return { scenario: values.scenario, out: resolve(values.out), keep: values.keep, trace: values.trace === undefined ? undefined : resolve(values.trace) };
 }
 
 function sum(xs: number[]): number {
@@ -86,7 +91,7 @@ function sum(xs: number[]): number {
 
 /** One system on its own topology: set up, wait out the lead, run the traffic, measure, tear down. */
 async function runSystem(
-  s: ResolvedScenario, system: SystemName, leadS: number, best: number, runDir: string,
+  s: ResolvedScenario, system: SystemName, leadS: number, best: number, runDir: string, traces?: Record<string, TraceSample[]>,
 ): Promise<{ figures: SystemResult; details: SystemDetails }> {
   const details: SystemDetails = { errors: [], notes: [], commands: [], path: '', leadS, carrierBytes: [] };
   const specs = carrierSpecs(s, leadS);
@@ -100,6 +105,11 @@ async function runSystem(
     stop = sys.stop;
     details.path = sys.path;
     details.notes.push(...sys.notes);
+    // TCP through the tunnel behaves after the senders' congestion control (BBR keeps its window
+    // at two bandwidth-delay products of its *minimum* RTT; CUBIC grows after losses): say which.
+    const tcpNs = s.traffic.some((x) => x.kind === 'tcp' && x.direction === 'up') ? sys.endpoints.clientNs : sys.endpoints.serverNs;
+    const cc = await topo.exec(tcpNs, ['sysctl', '-n', 'net.ipv4.tcp_congestion_control'], { allowFailure: true });
+    if (cc.code === 0) details.notes.push(`TCP congestion control of the senders: ${cc.stdout.trim()} (kernel default of this host)`);
     const t = topo;
     // Start the traffic when the emulators' clocks (which began while the topology was built)
     // read the lead: every system then meets the same link conditions at the same point of its run.
@@ -116,10 +126,20 @@ async function runSystem(
     log(`${system}: ${s.durationS} s of ${s.traffic.map((x) => x.kind).join(' + ')} (${sys.path})`);
     let before: CarrierSample[] = [];
     let meter: ReturnType<typeof startCpuMeter> | undefined;
+    let stopTrace: (() => Promise<TraceSample[]>) | undefined;
     const outcome = await runTraffic(t, sys.endpoints, s.traffic, s.durationS, 5300, Date.now() + delayMs, async () => {
       meter = startCpuMeter(sys.groups);
       before = await sampleAll();
+      if (traces) {
+        stopTrace = startTrace({
+          topo: t,
+          tcpNamespaces: [...new Set(s.traffic.flatMap((x) => (x.kind === 'tcp' ? [x.direction === 'down' ? sys.endpoints.serverNs : sys.endpoints.clientNs] : [])))],
+          portRange: [5300, 5399],
+          ...(sys.traceStatus ? { braidStatus: sys.traceStatus } : {}),
+        });
+      }
     });
+    if (traces && stopTrace) traces[system] = await stopTrace();
     const cpu = meter ? meter() : { groups: {}, hostBusyPct: 0 };
     const after = await sampleAll();
     details.commands = outcome.commands;
@@ -221,9 +241,10 @@ async function main(): Promise<void> {
   // then the lead of every system after them. Results keep the scenario's order.
   const order = [...s.systems].sort((x, y) => SETUP_RANK[x] - SETUP_RANK[y]);
   let leadS = LEAD_S;
+  const traces: Record<string, TraceSample[]> | undefined = args.trace ? {} : undefined;
   const runs = new Map<SystemName, Awaited<ReturnType<typeof runSystem>>>();
   for (const system of order) {
-    const r = await runSystem(s, system, leadS, best.index, runDir);
+    const r = await runSystem(s, system, leadS, best.index, runDir, traces);
     runs.set(system, r);
     leadS = Math.max(leadS, r.details.leadS);
   }
@@ -237,6 +258,11 @@ async function main(): Promise<void> {
   await mkdir(dirname(args.out), { recursive: true });
   await writeFile(args.out, `${JSON.stringify(result, null, 2)}\n`);
   log(`result written to ${relative(process.cwd(), args.out) || args.out}${args.keep ? `; run directory kept: ${runDir}` : ''}`);
+  if (args.trace && traces) {
+    await mkdir(dirname(args.trace), { recursive: true });
+    await writeFile(args.trace, `${JSON.stringify({ scenario: s.name, command: result.command, intervalMs: 200, systems: traces })}\n`);
+    log(`trace written to ${relative(process.cwd(), args.trace) || args.trace}`);
+  }
   const failed = Object.entries(result.details).filter(([, d]) => d.errors.length > 0);
   if (failed.length) {
     for (const [k, d] of failed) log(`${k} failed: ${d.errors.join('; ').slice(0, 500)}`);

@@ -31,6 +31,8 @@ export interface SystemSetup {
   delaySpreadMs(): Promise<Percentiles | null>;
   /** What the gateways counted (Braid: per-path packets, retransmissions, redundant copies), as notes for the result. */
   engineNotes(): Promise<string[]>;
+  /** Braid: a compact snapshot of the sender's paths and the receiver's reorder buffer, for --trace. */
+  traceStatus?(): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +84,24 @@ async function gatewayEngineNotes(gw: Gateways): Promise<string[]> {
   return out;
 }
 
+/** For --trace: per path what the cloud's sender believes and allows, and what the edge holds back. */
+async function gatewayTraceStatus(gw: Gateways): Promise<unknown> {
+  const [cloud, edge] = await Promise.all([gw.cloudStatus(), gw.edgeStatus()]);
+  type P = { name: string; state: string; rateMbps: number; rttMs: number | null; minRttMs: number | null; inflightBytes: number; controller?: Record<string, unknown> };
+  const paths = ((cloud as unknown as { paths?: P[] }).paths ?? []).map((p) => ({
+    name: p.name, state: p.state, rateMbps: Math.round(p.rateMbps * 100) / 100,
+    rttMs: p.rttMs === null ? null : Math.round(p.rttMs), minRttMs: p.minRttMs === null ? null : Math.round(p.minRttMs),
+    inflight: p.inflightBytes, cap: p.controller?.['capBytes'] ?? null,
+  }));
+  const engine = ((cloud as unknown as EngineStatus).sessions ?? [])[0]?.engine as Record<string, unknown> | undefined;
+  const r = (edge as unknown as { reorder?: Record<string, unknown> }).reorder;
+  return {
+    paths,
+    queued: engine?.['queued'] ?? null, retransmitted: engine?.['retransmitted'] ?? null, droppedUnsent: engine?.['droppedUnsent'] ?? null,
+    reorder: r ? { held: r['heldNow'], skipped: r['skipped'], lateRefused: r['lateRefused'], spreadUs: r['spreadUs'] } : null,
+  };
+}
+
 /**
  * Reorder delay, or the delay spread between the paths, from the gateways' own histograms (both
  * receiving sides: the edge for downloads, the cloud for uploads), summed over the session. A
@@ -123,6 +143,7 @@ export async function setupSystem(system: SystemName, topo: Topology, best: numb
         reorderDelayMs: () => gatewayPercentiles(gw, 'delayCounts'),
         delaySpreadMs: () => gatewayPercentiles(gw, 'spreadCounts'),
         engineNotes: () => gatewayEngineNotes(gw),
+        traceStatus: () => gatewayTraceStatus(gw),
         stop: () => gw.stop(),
       };
     }

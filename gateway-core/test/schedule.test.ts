@@ -165,6 +165,27 @@ test('a user whose head packet is not ready (pinned path busy) does not block th
   assert.equal(q.length, 1);
 });
 
+test('S2-7: within one user, a flow whose pinned path is busy does not hold up the user\'s other flows; a flow keeps its own order', () => {
+  const t = new FlowTable();
+  const fa = t.touch('A', 'u', 0);
+  const fb = t.touch('B', 'u', 0);
+  const q = new SendQueue(limits);
+  const pk = (id: number, flow: typeof fa): QueuedPacket => ({ ...qp(id), flow });
+  q.push('u', pk(1, fa), false); // A's path is full
+  q.push('u', pk(2, fa), false);
+  q.push('u', pk(3, fb), false); // B's path has room
+  q.push('u', pk(4, fa), false);
+  q.push('u', pk(5, fb), false);
+  let aReady = false;
+  const ready = (c: QueuedPacket) => c.flow === fb || aReady;
+  assert.equal(idOf(q.take(0, ready, () => {})), 3, 'B goes past A\'s blocked head');
+  assert.equal(idOf(q.take(0, ready, () => {})), 5);
+  assert.equal(q.take(0, ready, () => {}), undefined, 'A never overtakes itself: 2 and 4 stay behind 1');
+  aReady = true;
+  assert.deepEqual([1, 2, 4].map(() => idOf(q.take(0, ready, () => {}))), [1, 2, 4]);
+  assert.equal(q.length, 0);
+});
+
 test('S2-7: the flow table keeps bytes per flow, bounded, with idle expiry', () => {
   const t = new FlowTable(3, 1_000_000);
   const f = t.touch('x', 'u', 0);

@@ -19,6 +19,8 @@ export interface FlowState {
 export class FlowTable {
   // A Map iterates in insertion order: re-inserting on use keeps it ordered by recency.
   private readonly flows = new Map<string, FlowState>();
+  /** Flows pinned to a path now (S2-7): few, each only for its first bytes. */
+  private readonly pinned = new Set<FlowState>();
 
   constructor(private readonly maxFlows = 65536, private readonly idleUs = 120_000_000) {}
 
@@ -33,8 +35,11 @@ export class FlowTable {
     } else {
       f = { key, user, bytes: 0, pinnedPath: -1, cls: 'interactive', startUs: nowUs, lastSeenUs: nowUs, lastSeq: 0 };
       if (this.flows.size >= this.maxFlows) {
-        const oldest = this.flows.keys().next();
-        if (!oldest.done) this.flows.delete(oldest.value);
+        const oldest = this.flows.entries().next();
+        if (!oldest.done) {
+          this.flows.delete(oldest.value[0]);
+          this.pinned.delete(oldest.value[1]);
+        }
       }
     }
     f.lastSeenUs = nowUs;
@@ -47,6 +52,7 @@ export class FlowTable {
     for (const [k, f] of this.flows) {
       if (nowUs - f.lastSeenUs <= this.idleUs) break; // ordered by recency
       this.flows.delete(k);
+      this.pinned.delete(f);
     }
   }
 
@@ -56,8 +62,25 @@ export class FlowTable {
     return age < 100_000 ? 0 : (f.bytes * 8) / (age / 1e6);
   }
 
+  pin(f: FlowState, pathId: number): void {
+    f.pinnedPath = pathId;
+    this.pinned.add(f);
+  }
+
+  unpin(f: FlowState): void {
+    f.pinnedPath = -1;
+    this.pinned.delete(f);
+  }
+
   /** Pinning ends for flows pinned to a path that went away. */
   unpinPath(pathId: number): void {
-    for (const f of this.flows.values()) if (f.pinnedPath === pathId) f.pinnedPath = -1;
+    for (const f of this.pinned) if (f.pinnedPath === pathId) this.unpin(f);
+  }
+
+  /** Bytes the flows pinned to `pathId` may still put on it before their pinning ends. */
+  pinnedBytesToCome(pathId: number, pinBytes: number): number {
+    let n = 0;
+    for (const f of this.pinned) if (f.pinnedPath === pathId) n += Math.max(0, pinBytes - f.bytes);
+    return n;
   }
 }

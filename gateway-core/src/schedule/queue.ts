@@ -37,6 +37,16 @@ class Fifo {
     return this.items[this.head];
   }
 
+  /** The i-th packet from the head (0 = the head). */
+  at(i: number): QueuedPacket | undefined {
+    return this.items[this.head + i];
+  }
+
+  /** Remove the i-th packet from the head (i > 0; the head goes by shift()). */
+  removeAt(i: number): void {
+    this.items.splice(this.head + i, 1);
+  }
+
   shift(): QueuedPacket | undefined {
     const q = this.items[this.head];
     if (q === undefined) return undefined;
@@ -49,6 +59,11 @@ class Fifo {
     return q;
   }
 }
+
+/** How far past a blocked head the queue looks for a packet of another flow that can go. */
+const LOOKAHEAD = 64;
+/** ... and how many blocked flows it tries before giving up (each try asks the paths). */
+const MAX_WAITING_FLOWS = 8;
 
 export interface QueueLimits {
   maxPackets: number;
@@ -146,6 +161,13 @@ export class SendQueue {
     return undefined;
   }
 
+  /**
+   * When the head is not ready, the next few packets of *other* flows may go first: one user's
+   * flows are pinned to different paths (S2-7), and a full path must not hold up the flows
+   * pinned to paths with room (a browser's parallel requests, a train's parallel downloads).
+   * A flow's own packets never overtake each other: once one of a flow's packets is not
+   * ready, the rest of that flow waits too.
+   */
   private takeFrom(f: Fifo, nowUs: number, ready: (q: QueuedPacket) => boolean, expired: (q: QueuedPacket) => void): QueuedPacket | undefined {
     for (;;) {
       const q = f.peek();
@@ -156,10 +178,26 @@ export class SendQueue {
         expired(q);
         continue;
       }
-      if (!ready(q)) return undefined;
-      f.shift();
-      this.account(q);
-      return q;
+      if (ready(q)) {
+        f.shift();
+        this.account(q);
+        return q;
+      }
+      // (Packets of no known flow are one flow here: they keep their order among themselves.)
+      const waiting = new Set<FlowState | undefined>([q.flow]);
+      const n = Math.min(f.length, LOOKAHEAD);
+      for (let i = 1; i < n; i++) {
+        const c = f.at(i) as QueuedPacket;
+        if (waiting.has(c.flow)) continue;
+        if (ready(c)) {
+          f.removeAt(i);
+          this.account(c);
+          return c;
+        }
+        waiting.add(c.flow);
+        if (waiting.size >= MAX_WAITING_FLOWS) return undefined;
+      }
+      return undefined;
     }
   }
 

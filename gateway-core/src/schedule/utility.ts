@@ -55,6 +55,17 @@ export function expectedArrivalUs(p: PathView, bytes: number): number {
   return base / 2 + Math.max(0, p.inflightBytes() + bytes - free) / rate;
 }
 
+/**
+ * When the last of `bytes` more would arrive on the path: half its base delay plus the time to
+ * send what it has in flight and the bytes at its measured rate. For a burst (a new flow's
+ * first bytes, S2-7), where expectedArrivalUs answers for one packet.
+ */
+export function expectedCompletionUs(p: PathView, bytes: number): number {
+  const rate = p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE;
+  const base = Number.isFinite(p.minRttUs) ? p.minRttUs : p.srttUs > 0 ? p.srttUs : DEFAULT_RTT_US;
+  return base / 2 + (p.inflightBytes() + bytes) / rate;
+}
+
 export function score(p: PathView, bytes: number, params: UtilityParams): ScoredPath {
   const arrivalUs = expectedArrivalUs(p, bytes);
   const bwMbps = (p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE) * 8;

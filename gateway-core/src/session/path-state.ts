@@ -69,6 +69,7 @@ export class PathState {
   private readonly rtxSeq = new Float64Array(RTX_RING).fill(-1);
   private readonly rtxDataSeq = new Float64Array(RTX_RING);
   private readonly rtxPkt: (Buffer | undefined)[] = new Array<Buffer | undefined>(RTX_RING);
+  private readonly rtxSentUs = new Float64Array(RTX_RING);
   /** Path sequences up to here were already re-sent on other paths (S2-10). */
   private resentUpTo = 0;
 
@@ -143,11 +144,26 @@ export class PathState {
   }
 
   /** Remember a data packet sent on this path until it is acknowledged. */
-  keepForRetransmit(pathSeq: number, dataSeq: number, ip: Buffer): void {
+  keepForRetransmit(pathSeq: number, dataSeq: number, ip: Buffer, nowUs: number): void {
     const i = pathSeq % RTX_RING;
     this.rtxSeq[i] = pathSeq;
     this.rtxDataSeq[i] = dataSeq;
     this.rtxPkt[i] = ip;
+    this.rtxSentUs[i] = nowUs;
+  }
+
+  /**
+   * How long the oldest data packet the peer has not received yet (above the highest path
+   * sequence it acknowledged) has been on its way; 0 when none is. A path whose carrier slowed
+   * down keeps answering, so it never goes silent, but this age shows its queue.
+   */
+  oldestUnackedAgeUs(nowUs: number): number {
+    const from = Math.max(this.ackedSeq + 1, this.sentSeq - RTX_RING + 1);
+    for (let seq = from; seq <= this.sentSeq; seq++) {
+      const i = seq % RTX_RING;
+      if (this.rtxSeq[i] === seq && this.rtxPkt[i]) return nowUs - (this.rtxSentUs[i] as number);
+    }
+    return 0;
   }
 
   /**

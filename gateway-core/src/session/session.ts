@@ -20,6 +20,7 @@ import type { SelectionPolicy } from '../redundant/selection.js';
 import { DEFAULT_CLASS_RULES, classify, packetMeta, type ClassRule, type TrafficClass } from '../schedule/classify.js';
 import { FlowTable, type FlowState } from '../schedule/flows.js';
 import { FlowChain } from '../schedule/flow-chain.js';
+import { expectedCompletionUs } from '../schedule/utility.js';
 import { SendQueue, type QueuedPacket } from '../schedule/queue.js';
 import { InflightCap, S3PathController, type PathController } from './path-controller.js';
 import { S3Controller } from '../congestion/s3.js';
@@ -37,6 +38,13 @@ const SUSPECT_PROBE_US = 50_000;
 /** A down path is re-probed this often for REPROBE_FAST_FOR_US, then at the keepalive rate. */
 const REPROBE_FAST_US = 100_000;
 const REPROBE_FAST_FOR_US = 10_000_000;
+/** Margin over twice the base round trip before a path that still answers counts as stalled. */
+const STALL_MARGIN_US = 100_000;
+
+/** How old the oldest packet in flight on a path with base round trip `minRttUs` may get (Session.stalled). */
+function stallAfterUs(minRttUs: number, fastestUs: number): number {
+  return 2 * Math.max(minRttUs, fastestUs) + STALL_MARGIN_US;
+}
 /** S2-8 importance of a cross-path retransmission: large enough to duplicate it. */
 const RETRANSMIT_F = 1000;
 /** Data-cap counts are written to their state file at most this often. */
@@ -384,7 +392,7 @@ export class Session {
     if (!f || f.pinnedPath < 0) return undefined;
     const p = this.paths[f.pinnedPath];
     if (p && p.view.usable() && (!this.policyActive || Math.max(p.localRank, p.peerRank) === 0)) return p;
-    f.pinnedPath = -1;
+    this.flows.unpin(f);
     return undefined;
   }
 
@@ -512,7 +520,15 @@ export class Session {
       if (room.length === 0) return false;
       const classAlgo = (f && this.opts.schedulers?.[f.cls]) ?? this.opts.scheduler;
       const algo = q.F > 0 ? (this.opts.retransmitScheduler ?? classAlgo) : classAlgo;
-      if (q.F > 0 && algo.pickSet) {
+      const pinning = f !== undefined && f.bytes === 0 && this.pinBytes > 0 && q.F === 0;
+      if (pinning) {
+        // S2-7: the path a new flow's first bytes will finish on soonest, counting the first
+        // bytes other flows pinned there still have to send. Flows that start together then
+        // spread over the paths ("keep low-RTT paths free for others") instead of all
+        // landing on the one that is best for a single packet.
+        const pin = this.pinTarget(room);
+        targets = pin ? [pin] : [];
+      } else if (q.F > 0 && algo.pickSet) {
         targets = algo.pickSet(room, bytes, q.F);
       } else {
         const one = algo.pick(room, bytes);
@@ -523,11 +539,11 @@ export class Session {
       // Only on a primary path: a secondary or backup path must not keep a flow once it is not needed.
       const first = targets[0] as PathView;
       const firstRank = this.policyActive ? Math.max((this.paths[first.id] as SessionPath).localRank, (this.paths[first.id] as SessionPath).peerRank) : 0;
-      if (f && f.bytes === 0 && this.pinBytes > 0 && q.F === 0 && firstRank === 0) f.pinnedPath = first.id;
+      if (pinning && f && firstRank === 0) this.flows.pin(f, first.id);
     }
     if (f) {
       f.bytes += q.ip.length;
-      if (f.pinnedPath >= 0 && f.bytes >= this.pinBytes) f.pinnedPath = -1;
+      if (f.pinnedPath >= 0 && f.bytes >= this.pinBytes) this.flows.unpin(f);
     }
     // The data sequence is given when the packet leaves, so that packets that jumped the
     // queue are not held back at the receiver behind ones that were still waiting here.
@@ -541,6 +557,20 @@ export class Session {
     return sent;
   }
 
+  /** S2-7: the path where a new flow's first pinBytes would be through soonest. */
+  private pinTarget(room: readonly PathView[]): PathView | undefined {
+    let best: PathView | undefined;
+    let bestAt = Infinity;
+    for (const v of room) {
+      const at = expectedCompletionUs(v, this.pinBytes + this.flows.pinnedBytesToCome(v.id, this.pinBytes));
+      if (at < bestAt) {
+        bestAt = at;
+        best = v;
+      }
+    }
+    return best;
+  }
+
   /** `type`: the packet's traffic class, for transports that bind types to streams (S0-7, Path.sendTyped). */
   private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true, type?: string, flowGap = 0): boolean {
     const wireBytes = ip.length + DATA_OVERHEAD;
@@ -550,7 +580,7 @@ export class Session {
     p.state.lastDataSendUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
     // The S4 class repairs its own losses; only the main sequence space is re-sent on failure.
-    if (mainClass) p.state.keepForRetransmit(pathSeq, dataSeq, ip);
+    if (mainClass) p.state.keepForRetransmit(pathSeq, dataSeq, ip, now);
     p.controller.onSent?.(wireBytes, now);
     const t = p.transport as Path;
     if (!(type !== undefined && t.sendTyped ? t.sendTyped(type, dg) : t.send(dg))) {
@@ -567,11 +597,11 @@ export class Session {
    * queue (stage 3) with a large importance F, to be re-sent on the other paths with the same
    * data sequence (the receiver drops whichever copy comes second). Each packet is re-sent once.
    */
-  private retransmitFrom(p: SessionPath, now: number, pathDied: boolean): number {
+  private retransmitFrom(p: SessionPath, now: number, pathDied: boolean, F = this.retransmitF): number {
     const unacked = p.state.unackedToResend(pathDied);
     let n = 0;
     for (const u of unacked) {
-      const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit, F: this.retransmitF, flow: undefined, avoid: p.state.id, enqueuedUs: now };
+      const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit, F, flow: undefined, avoid: p.state.id, enqueuedUs: now };
       if (this.queue.push('', q, true)) n++;
       else this.drops.add('queue-full');
     }
@@ -675,18 +705,22 @@ export class Session {
   private peerResendWithinUs(): number {
     let srtt = 0;
     let fastest = Infinity;
+    let minRtt = 0;
     for (const p of this.paths) {
       if (p.state.state !== 'up' || !(p.state.srttUs > 0)) continue;
       srtt = Math.max(srtt, p.state.srttUs);
       fastest = Math.min(fastest, p.state.srttUs);
+      if (Number.isFinite(p.state.minRttUs)) minRtt = Math.max(minRtt, p.state.minRttUs);
     }
     if (!Number.isFinite(fastest)) fastest = srtt;
     const ackUs = this.opts.ackIntervalMs * 1000;
-    // The slowest path turns suspect last (its dead time scales with its round trip); the re-sent
-    // copy then takes the fastest path, the one the retransmission scheduler picks first. Holding
-    // for the slowest path's full round trip instead held every flow behind each gap for it.
+    // The slowest path turns suspect last (its dead time scales with its round trip), or is
+    // found stalled (stallAfterUs) last; the re-sent copy then takes the fastest path, the one
+    // the retransmission scheduler picks first. Holding for the slowest path's full round trip
+    // instead held every flow behind each gap for it.
     const deadUs = Math.max(this.opts.pathDeadMs * 1000, 1.5 * srtt + ackUs);
-    return deadUs / 3 + fastest + 2 * ackUs + (this.opts.tickUs ?? 5000);
+    const resendAfter = Math.max(deadUs / 3, minRtt > 0 ? stallAfterUs(minRtt, fastest) : 0);
+    return resendAfter + fastest + 2 * ackUs + (this.opts.tickUs ?? 5000);
   }
 
   private sendAck(p: SessionPath, now: number): void {
@@ -749,8 +783,11 @@ export class Session {
           // Suspect once an answer is overdue (not merely silent: a path that just became
           // active after an idle spell has been silent, but owes nothing yet).
           const wasSuspect = s.suspect;
-          s.suspect = waiting > deadUs / 3;
-          if (s.suspect && !wasSuspect) this.retransmitFrom(p, now, false);
+          const silentTooLong = waiting > deadUs / 3;
+          s.suspect = silentTooLong || this.stalled(p, now);
+          // A silent path may have lost what it carries: each packet goes again, duplicated
+          // where that pays (S2-8 with F). A stalled one still delivers, only late: one copy.
+          if (s.suspect && !wasSuspect) this.retransmitFrom(p, now, false, silentTooLong ? this.retransmitF : 0);
           if (silent > deadUs / 3 && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
           if (silent > deadUs && waiting > Math.min(deadUs, Math.max(SUSPECT_PROBE_US * 2, 1.5 * s.srttUs))) this.pathDown(p, now, silent);
         } else {
@@ -767,6 +804,21 @@ export class Session {
     this.reorder.flush(now);
     this.flows.expire(now);
     this.pump(now);
+  }
+
+  /**
+   * A path that still answers but whose oldest packet in flight has been on its way far longer
+   * than the path ever needs (twice its base round trip, or the fastest path's, plus 100 ms):
+   * its carrier slowed down under a queue it cannot drain soon (a cell edge, a capacity dip).
+   * What it holds would stall each flow it carries for that long, and TCP would time out: it is
+   * suspect (no new data) and its packets go again on the other paths, until its queue drained.
+   */
+  private stalled(p: SessionPath, now: number): boolean {
+    const s = p.state;
+    if (!Number.isFinite(s.minRttUs)) return false;
+    let fastest = s.minRttUs;
+    for (const o of this.paths) if (o !== p && o.view.usable() && o.state.srttUs > 0) fastest = Math.min(fastest, o.state.srttUs);
+    return s.oldestUnackedAgeUs(now) > stallAfterUs(s.minRttUs, fastest);
   }
 
   private pathDown(p: SessionPath, now: number, silentUs: number): void {
