@@ -329,7 +329,10 @@ export class RendezvousPeer {
     this.log.info({ intent: i.intentId, initiator: i.initiatorId, reverseAfterMs: i.reverseAfterMs, expiresInMs: i.expiresInMs }, 'intent learned');
     for (const w of this.learnWaiters.get(i.intentId) ?? []) w();
     this.learnWaiters.delete(i.intentId);
-    // S1-4: dial back unless the initiator's own dial got through within the window.
+    // S1-4: dial back unless the initiator's own dial got through within the window. A window
+    // that ends when the intent does leaves no time to dial back: none is planned (a timer
+    // at the very expiry could fire a millisecond early by the wall clock and dial anyway).
+    if (i.reverseAfterMs >= i.expiresInMs) return;
     k.reverseTimer = setTimeout(() => {
       if (k.state !== 'pending' || nowMs() >= k.expiresAt || this.closed) return;
       this.stats.dialBacks++;
