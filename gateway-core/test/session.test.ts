@@ -188,10 +188,15 @@ test('a carrier that slows to a crawl under a full queue is stalled: its packets
   }
   clock.advance(3_000_000);
   const unique = new Set(gotB);
-  assert.ok(sentAt.size - unique.size <= sentAt.size * 0.001, `lost ${sentAt.size - unique.size} of ${sentAt.size}`);
+  // The re-sent burst can make the other path's queue time a few packets out: counted by the
+  // sender, never lost silently at the receiver.
+  const lost = sentAt.size - unique.size;
+  assert.ok(lost <= sentAt.size * 0.005, `lost ${lost} of ${sentAt.size}`);
+  assert.ok(a.engineStats().droppedUnsent >= lost, `${lost} lost, ${a.engineStats().droppedUnsent} counted by the sender`);
+  assert.equal(b.reorderStats().lateRefused, 0);
   assert.ok(a.retransmitted > 0, 'the stalled path\'s packets were sent again');
   // Without the stall rule, the packets queued on a at the drop arrived up to 3.5 s late (and
-  // held their flow back that long); with it, 212 ms.
+  // held their flow back that long); with it, 207 ms.
   assert.ok(worstMs < 600, `worst delivery ${worstMs} ms`);
   a.close();
   b.close();

@@ -38,12 +38,19 @@ const SUSPECT_PROBE_US = 50_000;
 /** A down path is re-probed this often for REPROBE_FAST_FOR_US, then at the keepalive rate. */
 const REPROBE_FAST_US = 100_000;
 const REPROBE_FAST_FOR_US = 10_000_000;
-/** Margin over twice the base round trip before a path that still answers counts as stalled. */
-const STALL_MARGIN_US = 100_000;
+/** Margin on top of what a full path needs before a path that still answers counts as stalled. */
+const STALL_MARGIN_US = 50_000;
 
-/** How old the oldest packet in flight on a path with base round trip `minRttUs` may get (Session.stalled). */
-function stallAfterUs(minRttUs: number, fastestUs: number): number {
-  return 2 * Math.max(minRttUs, fastestUs) + STALL_MARGIN_US;
+/**
+ * How old the oldest packet in flight on a path with base round trip `minRttUs` may get
+ * (Session.stalled): the default in-flight cap (session/path-controller) lets a path queue
+ * max(minRtt, 60 ms) at its estimated rate, so a full path answers a packet within its round
+ * trip plus that; a quarter more for a rate over-estimated by that much, and a margin for acks
+ * and ticks. Not the other paths' delays: under TCP load they are inflated by their own queues,
+ * and a rule that waited for them noticed a stalled carrier only after TCP had timed out.
+ */
+function stallAfterUs(minRttUs: number): number {
+  return 1.25 * (minRttUs + Math.max(minRttUs, 60_000)) + STALL_MARGIN_US;
 }
 /** S2-8 importance of a cross-path retransmission: large enough to duplicate it. */
 const RETRANSMIT_F = 1000;
@@ -719,7 +726,7 @@ export class Session {
     // the retransmission scheduler picks first. Holding for the slowest path's full round trip
     // instead held every flow behind each gap for it.
     const deadUs = Math.max(this.opts.pathDeadMs * 1000, 1.5 * srtt + ackUs);
-    const resendAfter = Math.max(deadUs / 3, minRtt > 0 ? stallAfterUs(minRtt, fastest) : 0);
+    const resendAfter = Math.max(deadUs / 3, minRtt > 0 ? stallAfterUs(minRtt) : 0);
     return resendAfter + fastest + 2 * ackUs + (this.opts.tickUs ?? 5000);
   }
 
@@ -808,7 +815,7 @@ export class Session {
 
   /**
    * A path that still answers but whose oldest packet in flight has been on its way far longer
-   * than the path ever needs (twice its base round trip, or the fastest path's, plus 100 ms):
+   * than the path ever needs when full (stallAfterUs):
    * its carrier slowed down under a queue it cannot drain soon (a cell edge, a capacity dip).
    * What it holds would stall each flow it carries for that long, and TCP would time out: it is
    * suspect (no new data) and its packets go again on the other paths, until its queue drained.
@@ -816,9 +823,7 @@ export class Session {
   private stalled(p: SessionPath, now: number): boolean {
     const s = p.state;
     if (!Number.isFinite(s.minRttUs)) return false;
-    let fastest = s.minRttUs;
-    for (const o of this.paths) if (o !== p && o.view.usable() && o.state.srttUs > 0) fastest = Math.min(fastest, o.state.srttUs);
-    return s.oldestUnackedAgeUs(now) > stallAfterUs(s.minRttUs, fastest);
+    return s.oldestUnackedAgeUs(now) > stallAfterUs(s.minRttUs);
   }
 
   private pathDown(p: SessionPath, now: number, silentUs: number): void {
