@@ -5,21 +5,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { REORDER_DELAY_BUCKETS_MS } from '@braid/gateway-core';
+import { bucketCounts as counts } from '../../gateway-core/test/bucket-counts.js';
 import { renderAllTable } from './all-table.js';
 import { NULL_RESULT, validateResult, type BenchResult } from './bench-result.js';
 import { bucketPercentiles, histogramText, spreadVerdict, statusHistograms } from './histogram.js';
 
-/** Counts per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow) with `at` (bound in ms, or 'overflow') set. */
-function counts(at: Record<string, number>): number[] {
-  const out = new Array<number>(REORDER_DELAY_BUCKETS_MS.length + 1).fill(0);
-  for (const [k, n] of Object.entries(at)) {
-    const i = k === 'overflow' ? REORDER_DELAY_BUCKETS_MS.length : REORDER_DELAY_BUCKETS_MS.findIndex((b) => String(b) === k);
-    assert.ok(i >= 0, `bucket ${k}`);
-    out[i] = n;
-  }
-  return out;
-}
 
 describe('bench histograms', () => {
   test('percentiles are the upper bounds of the buckets they fall in', () => {

@@ -9,7 +9,7 @@ import { traceMixin } from '../src/log.js';
 import type { PathStatus } from '../src/session/session.js';
 import { EventLog } from '../src/telemetry/events.js';
 import { METRIC } from '../src/telemetry/metrics.js';
-import { REORDER_DELAY_BUCKETS_MS } from '../src/receive/reorder.js';
+import { bucketCounts } from './bucket-counts.js';
 import { PathWatcher, RaceWatcher, type PathTransition, type RaceDecision } from '../src/telemetry/path-watch.js';
 import { Telemetry, contextFromHeaders, otlpRequested, traceHeaders } from '../src/telemetry/telemetry.js';
 import type { RaceView, SessionView, TelemetryView } from '../src/telemetry/view.js';
@@ -117,16 +117,6 @@ describe('trace context headers', () => {
   });
 });
 
-/** Counts per REORDER_DELAY_BUCKETS_MS bucket (+1 overflow) with `at` (bound in ms, or 'overflow') set. */
-function bucketCounts(at: Record<string, number>): number[] {
-  const out = new Array<number>(REORDER_DELAY_BUCKETS_MS.length + 1).fill(0);
-  for (const [k, n] of Object.entries(at)) {
-    const i = k === 'overflow' ? REORDER_DELAY_BUCKETS_MS.length : REORDER_DELAY_BUCKETS_MS.findIndex((b) => String(b) === k);
-    assert.ok(i >= 0, `bucket ${k}`);
-    out[i] = n;
-  }
-  return out;
-}
 
 describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
   let receiver: OtlpReceiver;

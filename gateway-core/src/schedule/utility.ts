@@ -49,8 +49,8 @@ const FREE_MIN = 16 * 1024;
  * measured from acks.
  */
 export function expectedArrivalUs(p: PathView, bytes: number): number {
-  const rate = p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE;
-  const base = Number.isFinite(p.minRttUs) ? p.minRttUs : p.srttUs > 0 ? p.srttUs : DEFAULT_RTT_US;
+  const rate = rateOf(p);
+  const base = baseRttOf(p);
   const free = Math.max(FREE_MIN, 2 * rate * base);
   return base / 2 + Math.max(0, p.inflightBytes() + bytes - free) / rate;
 }
@@ -61,14 +61,22 @@ export function expectedArrivalUs(p: PathView, bytes: number): number {
  * first bytes, S2-7), where expectedArrivalUs answers for one packet.
  */
 export function expectedCompletionUs(p: PathView, bytes: number): number {
-  const rate = p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE;
-  const base = Number.isFinite(p.minRttUs) ? p.minRttUs : p.srttUs > 0 ? p.srttUs : DEFAULT_RTT_US;
-  return base / 2 + (p.inflightBytes() + bytes) / rate;
+  return baseRttOf(p) / 2 + (p.inflightBytes() + bytes) / rateOf(p);
+}
+
+/** The path's measured delivery rate, bytes/us (DEFAULT_RATE until measured). */
+function rateOf(p: PathView): number {
+  return p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE;
+}
+
+/** The path's base round trip: its minimum, else its smoothed delay, else DEFAULT_RTT_US. */
+function baseRttOf(p: PathView): number {
+  return Number.isFinite(p.minRttUs) ? p.minRttUs : p.srttUs > 0 ? p.srttUs : DEFAULT_RTT_US;
 }
 
 export function score(p: PathView, bytes: number, params: UtilityParams): ScoredPath {
   const arrivalUs = expectedArrivalUs(p, bytes);
-  const bwMbps = (p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE) * 8;
+  const bwMbps = rateOf(p) * 8;
   const f = 1 / (arrivalUs / 1e6) + params.alpha * bwMbps;
   const loss = Math.max(LOSS_FLOOR, Math.min(1, p.lossRate));
   return { view: p, arrivalUs, u: (1 - loss) * f, loss };
