@@ -83,6 +83,8 @@ export class SendQueue {
   private servedInTurn = 0;
   private packets = 0;
   private bytes = 0;
+  /** Flows found blocked while looking past a head that is not ready (reused: pump() asks often). */
+  private readonly waiting = new Set<FlowState | undefined>();
 
   constructor(private readonly limits: QueueLimits) {}
 
@@ -184,7 +186,9 @@ export class SendQueue {
         return q;
       }
       // (Packets of no known flow are one flow here: they keep their order among themselves.)
-      const waiting = new Set<FlowState | undefined>([q.flow]);
+      const waiting = this.waiting;
+      waiting.clear();
+      waiting.add(q.flow);
       const n = Math.min(f.length, LOOKAHEAD);
       for (let i = 1; i < n; i++) {
         const c = f.at(i) as QueuedPacket;
