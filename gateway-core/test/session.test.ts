@@ -201,3 +201,40 @@ test('a carrier that slows to a crawl under a full queue is stalled: its packets
   a.close();
   b.close();
 });
+
+test('a carrier that falls to a fifth under a full cap: its packets go again on the other path, no copy is dropped for waiting, none waits for the carrier', () => {
+  // The three-lte bench trace: a 22 Mbit/s carrier with a 100 ms round trip fell to 4.5 Mbit/s
+  // with its cap's queue (about 550 KB) on it, which then takes a second to drain. Its copies
+  // are a burst for the other path; when the send queue dropped the ones that waited over
+  // 100 ms, their flow waited for the slowed carrier instead (worst delivery 1023 ms).
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 22, delayMs: 50, queueBytes: 600_000 }),
+    new SimLink(clock, 'b', { rateMbps: 16, delayMs: 30, queueBytes: 400_000 }),
+  ];
+  const { a, b, gotB } = pair(clock, links);
+  const sentAt = new Map<number, number>();
+  let worstMs = 0;
+  let seen = 0;
+  clock.advance(200_000);
+  let sent = 0;
+  for (let ms = 0; ms < 5000; ms++) {
+    if (ms === 2000) links[0]!.setRate(4.5);
+    for (let k = 0; k < 4; k++) { // 38.4 Mbit/s, all both carriers take: a's cap is full when it falls
+      if (a.send(ipPacket(sent))) sentAt.set(sent, clock.nowUs());
+      sent++;
+    }
+    clock.advance(1000);
+    for (; seen < gotB.length; seen++) worstMs = Math.max(worstMs, (clock.nowUs() - (sentAt.get(gotB[seen]!) ?? 0)) / 1000);
+  }
+  clock.advance(3_000_000);
+  // Over the carriers' rate, the queue drops what waited too long: counted, never lost silently.
+  const lost = sentAt.size - new Set(gotB).size;
+  assert.equal(a.engineStats().droppedUnsent, lost, `${lost} lost, ${a.engineStats().droppedUnsent} counted by the sender`);
+  assert.equal(b.reorderStats().lateRefused, 0);
+  assert.ok(a.retransmitted > 0, 'the stalled path\'s packets were sent again');
+  // 554 ms: the copies' burst behind the other carrier's own queue.
+  assert.ok(worstMs < 800, `worst delivery ${worstMs} ms`);
+  a.close();
+  b.close();
+});

@@ -6,7 +6,10 @@
 //           a user of weight w sending up to w packets per turn (S2-4 per-user priority).
 // Bounded in packets and bytes (drop-tail, counted by the caller) and in waiting time: a packet
 // that waited longer than maxDelayUs is dropped when it reaches the head, so a standing queue
-// never adds more than that to anyone's delay.
+// never adds more than that to anyone's delay. Except a cross-path copy (it has its data sequence
+// already): its original is lost or stuck on a stalled carrier, so dropping the copy would make
+// its flow wait for that carrier (seconds, in the session tests) or lose the packet. Copies are
+// bounded by what the paths had in flight, and by the packet and byte bounds.
 import type { FlowState } from './flows.js';
 
 export interface QueuedPacket {
@@ -174,7 +177,7 @@ export class SendQueue {
     for (;;) {
       const q = f.peek();
       if (!q) return undefined;
-      if (nowUs - q.enqueuedUs > this.limits.maxDelayUs) {
+      if (q.dataSeq === 0 && nowUs - q.enqueuedUs > this.limits.maxDelayUs) {
         f.shift();
         this.account(q);
         expired(q);

@@ -63,6 +63,12 @@ export class PathState {
   expectSinceUs = -1;
   /** Carrying traffic but silent for a third of the dead time: probed fast, given no new data. */
   suspect = false;
+  /**
+   * Still answering, but holding more than it can deliver in time (Session.tick): given no new
+   * data. Unlike `suspect`, an arrival does not clear it (a slowed carrier keeps answering);
+   * the next tick that finds its queue drained does.
+   */
+  stalled = false;
   /** When the path went down (for re-probing cadence). */
   downSinceUs = 0;
   /** Data packets in flight, by path sequence, for cross-path retransmission when the path dies. */

@@ -218,7 +218,7 @@ export class Session {
           id,
           name,
           // A suspect path gets no new data: what it would carry may be lost in a blackout.
-          usable: () => state.state === 'up' && !state.suspect && sp.transport !== undefined,
+          usable: () => state.state === 'up' && !state.suspect && !state.stalled && sp.transport !== undefined,
           get deliveryRate() { return state.deliveryRate; },
           get srttUs() { return state.srttUs; },
           get minRttUs() { return state.minRttUs; },
@@ -789,16 +789,18 @@ export class Session {
         if (active) {
           // Suspect once an answer is overdue (not merely silent: a path that just became
           // active after an idle spell has been silent, but owes nothing yet).
-          const wasSuspect = s.suspect;
+          const wasOut = s.suspect || s.stalled;
           const silentTooLong = waiting > deadUs / 3;
-          s.suspect = silentTooLong || this.stalled(p, now);
+          s.suspect = silentTooLong;
+          s.stalled = !silentTooLong && this.isStalled(p, now);
           // A silent path may have lost what it carries: each packet goes again, duplicated
           // where that pays (S2-8 with F). A stalled one still delivers, only late: one copy.
-          if (s.suspect && !wasSuspect) this.retransmitFrom(p, now, false, silentTooLong ? this.retransmitF : 0);
+          if ((s.suspect || s.stalled) && !wasOut) this.retransmitFrom(p, now, false, silentTooLong ? this.retransmitF : 0);
           if (silent > deadUs / 3 && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
           if (silent > deadUs && waiting > Math.min(deadUs, Math.max(SUSPECT_PROBE_US * 2, 1.5 * s.srttUs))) this.pathDown(p, now, silent);
         } else {
           s.suspect = false;
+          s.stalled = false;
           if (now - s.lastSendUs >= keepaliveUs) this.sendProbe(p, now);
           if (silent > 3 * keepaliveUs && waiting > deadUs) this.pathDown(p, now, silent);
         }
@@ -818,9 +820,11 @@ export class Session {
    * than the path ever needs when full (stallAfterUs):
    * its carrier slowed down under a queue it cannot drain soon (a cell edge, a capacity dip).
    * What it holds would stall each flow it carries for that long, and TCP would time out: it is
-   * suspect (no new data) and its packets go again on the other paths, until its queue drained.
+   * stalled (PathState.stalled: no new data, until a tick finds its queue drained; arrivals,
+   * which clear `suspect`, do not clear this, or new data went to it between ticks) and its
+   * packets go again on the other paths.
    */
-  private stalled(p: SessionPath, now: number): boolean {
+  private isStalled(p: SessionPath, now: number): boolean {
     const s = p.state;
     if (!Number.isFinite(s.minRttUs)) return false;
     return s.oldestUnackedAgeUs(now) > stallAfterUs(s.minRttUs);
@@ -829,6 +833,7 @@ export class Session {
   private pathDown(p: SessionPath, now: number, silentUs: number): void {
     p.state.state = 'down';
     p.state.suspect = false;
+    p.state.stalled = false;
     this.lowLatency?.selector.setUsable(p.state.id, false);
     p.state.downSinceUs = now;
     this.opts.pmtu?.pathState(p.state.id, false);
