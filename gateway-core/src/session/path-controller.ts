@@ -30,6 +30,15 @@ const DEFAULT_RATE = 0.125;
 const HEADROOM_US = 60_000;
 
 /**
+ * How much queueing the default cap lets a path build on its carrier, by its base round trip:
+ * max(base, 60 ms) of its measured rate. Session.stalled derives from it how long a full path
+ * may take to answer.
+ */
+export function queueAllowanceUs(minRttUs: number): number {
+  return Math.max(minRttUs, HEADROOM_US);
+}
+
+/**
  * S3 (congestion/s3.ts) behind the PathController interface. In paced mode (cwnd below one
  * MTU) a packet may leave only at the pacing time; the session's 5 ms tick and every ack retry
  * the queue, and each paced send records its actual timer delay for the S3-4 guard.
@@ -73,7 +82,7 @@ export class InflightCap implements PathController {
   cap(): number {
     const rate = this.path.deliveryRate > 0 ? this.path.deliveryRate : DEFAULT_RATE;
     const base = Number.isFinite(this.path.minRttUs) ? this.path.minRttUs : 50_000;
-    return Math.max(MIN_CAP, 2 * rate * base, rate * (base + HEADROOM_US));
+    return Math.max(MIN_CAP, rate * (base + queueAllowanceUs(base)));
   }
 
   canSend(inflight: number, bytes: number): boolean {

@@ -22,7 +22,7 @@ import { FlowTable, type FlowState } from '../schedule/flows.js';
 import { FlowChain } from '../schedule/flow-chain.js';
 import { expectedCompletionUs } from '../schedule/utility.js';
 import { SendQueue, type QueuedPacket } from '../schedule/queue.js';
-import { InflightCap, S3PathController, type PathController } from './path-controller.js';
+import { InflightCap, S3PathController, queueAllowanceUs, type PathController } from './path-controller.js';
 import { S3Controller } from '../congestion/s3.js';
 import { LinkPacer, LinkSelector, RedundantReceiver, RedundantSender } from '../redundant/index.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -50,7 +50,7 @@ const STALL_MARGIN_US = 50_000;
  * and a rule that waited for them noticed a stalled carrier only after TCP had timed out.
  */
 function stallAfterUs(minRttUs: number): number {
-  return 1.25 * (minRttUs + Math.max(minRttUs, 60_000)) + STALL_MARGIN_US;
+  return 1.25 * (minRttUs + queueAllowanceUs(minRttUs)) + STALL_MARGIN_US;
 }
 /** S2-8 importance of a cross-path retransmission: large enough to duplicate it. */
 const RETRANSMIT_F = 1000;
