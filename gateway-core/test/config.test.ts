@@ -14,6 +14,7 @@ const DATA_PLANE_DEFAULTS = {
   pathDeadMs: 300,
   congestion: 'inflight-cap',
   lowLatency: true,
+  compressHeaders: true,
   schedule: { pinBytes: 337920, alpha: 0.02, beta: 0.1, privilegedUsers: [] },
   sendQueue: { maxPackets: 4096, maxBytes: 8388608, maxDelayMs: 100 },
   reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },

@@ -65,6 +65,7 @@ const sendQueueSchema = section({
 const dataPlaneTuningShape = {
   congestion: oneOf(['inflight-cap', 's3'] as const).default('inflight-cap'),
   lowLatency: bool().default(true),
+  compressHeaders: bool().default(true),
   schedule: scheduleSchema,
   sendQueue: sendQueueSchema,
   keepaliveMs: intIn(50, 60000).default(1000),

@@ -2,6 +2,7 @@
 // class), the path the flow is pinned to, and when it was last seen. Bounded: the least
 // recently seen flows are forgotten first, and idle flows expire.
 import type { TrafficClass } from './classify.js';
+import type { FlowCompression } from '../wire/compress.js';
 
 export interface FlowState {
   key: string;
@@ -14,6 +15,8 @@ export interface FlowState {
   lastSeenUs: number;
   /** Data sequence of the flow's last packet sent (0: none yet), for per-flow order (flow-chain). */
   lastSeq: number;
+  /** Its header-compression context, once it has one (wire/compress). */
+  hc?: FlowCompression | undefined;
 }
 
 export class FlowTable {
@@ -22,7 +25,8 @@ export class FlowTable {
   /** Flows pinned to a path now (S2-7): few, each only for its first bytes. */
   private readonly pinned = new Set<FlowState>();
 
-  constructor(private readonly maxFlows = 65536, private readonly idleUs = 120_000_000) {}
+  /** `onForget`: a flow is dropped from the table (evicted or idle), so what it held can be reused. */
+  constructor(private readonly maxFlows = 65536, private readonly idleUs = 120_000_000, private readonly onForget?: (f: FlowState, nowUs: number) => void) {}
 
   get size(): number {
     return this.flows.size;
@@ -39,6 +43,7 @@ export class FlowTable {
         if (!oldest.done) {
           this.flows.delete(oldest.value[0]);
           this.pinned.delete(oldest.value[1]);
+          this.onForget?.(oldest.value[1], nowUs);
         }
       }
     }
@@ -53,6 +58,7 @@ export class FlowTable {
       if (nowUs - f.lastSeenUs <= this.idleUs) break; // ordered by recency
       this.flows.delete(k);
       this.pinned.delete(f);
+      this.onForget?.(f, nowUs);
     }
   }
 

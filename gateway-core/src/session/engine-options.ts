@@ -8,14 +8,14 @@ import '../schedule/rate-weighted.js';
 import type { SessionOptions } from './session.js';
 
 export type EngineOptions = Pick<SessionOptions,
-  'scheduler' | 'schedulers' | 'retransmitScheduler' | 'pinBytes' | 'congestion' | 'lowLatency' | 'queue' | 'privilegedUsers'>;
+  'scheduler' | 'schedulers' | 'retransmitScheduler' | 'pinBytes' | 'congestion' | 'lowLatency' | 'compressHeaders' | 'queue' | 'privilegedUsers'>;
 
 /**
  * Bulk traffic is striped by the rate-weighted (earliest-arrival) scheduler; interactive and
  * real-time traffic, and important packets, by the S2-8 utility (lowest delay, copies when
  * they pay). S2-11: the algorithm is chosen per class.
  */
-export function engineOptions(dp: Pick<DataPlaneConfig, 'congestion' | 'lowLatency' | 'schedule' | 'sendQueue'>): EngineOptions {
+export function engineOptions(dp: Pick<DataPlaneConfig, 'congestion' | 'lowLatency' | 'compressHeaders' | 'schedule' | 'sendQueue'>): EngineOptions {
   const utility = new UtilityScheduler({ alpha: dp.schedule.alpha, beta: dp.schedule.beta });
   return {
     scheduler: createScheduler('rate-weighted'),
@@ -24,6 +24,7 @@ export function engineOptions(dp: Pick<DataPlaneConfig, 'congestion' | 'lowLaten
     pinBytes: dp.schedule.pinBytes,
     congestion: dp.congestion,
     lowLatency: dp.lowLatency,
+    compressHeaders: dp.compressHeaders,
     queue: dp.sendQueue,
     privilegedUsers: dp.schedule.privilegedUsers.map((ip) => String(ipv4ToNumber(ip))),
   };

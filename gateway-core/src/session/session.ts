@@ -8,6 +8,7 @@
 import { type Clock, wireTime } from '../clock.js';
 import { SessionCodec } from '../wire/codec.js';
 import { DropCounters } from '../wire/drops.js';
+import { HeaderCompressor, HeaderDecompressor } from '../wire/compress.js';
 import { DATA_OVERHEAD, Flags, PacketType, TIER_SHIFT } from '../wire/header.js';
 import type { Path } from '../path/path.js';
 import { PathState, type PathStateName } from './path-state.js';
@@ -52,6 +53,8 @@ const STALL_MARGIN_US = 50_000;
 function stallAfterUs(minRttUs: number): number {
   return 1.25 * (minRttUs + queueAllowanceUs(minRttUs)) + STALL_MARGIN_US;
 }
+/** A flow's header context is announced for the slowest path's round trip plus this before packets rely on it. */
+const COMPRESS_SETTLE_MARGIN_US = 50_000;
 /** S2-8 importance of a cross-path retransmission: large enough to duplicate it. */
 const RETRANSMIT_F = 1000;
 /** Data-cap counts are written to their state file at most this often. */
@@ -89,6 +92,11 @@ export interface SessionOptions {
    * low-latency class, sent on the n lowest-delay paths with NACK repair (default true).
    */
   lowLatency?: boolean;
+  /**
+   * Send TCP/IPv4 packets with their fixed header fields compressed (wire/compress: 21 bytes
+   * less per packet). Default true; receiving compressed packets always works.
+   */
+  compressHeaders?: boolean;
   /** Link type of each path for S4 preferences (e.g. 'lte', 'nr', 'wlan5'); default 'cellular'. */
   pathTypes?: string[];
   keepaliveMs: number;
@@ -178,7 +186,14 @@ export class Session {
   private readonly timers: SessionTimers;
   private readonly log: Logger;
   private dataSeq = 0;
-  private readonly flows = new FlowTable();
+  private readonly flows = new FlowTable(undefined, undefined, (f, now) => {
+    if (f.hc) this.compressor?.release(f.hc, now);
+  });
+  /** TCP/IPv4 header compression of what we send (undefined: off), and of what the peer sends. */
+  private readonly compressor: HeaderCompressor | undefined;
+  private readonly decompressor = new HeaderDecompressor();
+  /** How long a flow announces its header context before it is compressed (tick: the slowest path's round trip + 50 ms). */
+  private compressSettleUs = 1_000_000;
   /** Each data packet's distance back to its flow's previous one (per-flow order at the peer). */
   private readonly chain = new FlowChain();
   private readonly queue: SendQueue;
@@ -209,6 +224,7 @@ export class Session {
     this.drops = opts.drops ?? new DropCounters();
     this.log = opts.logger ?? silentLogger;
     this.codec = new SessionCodec(opts.sessionId, opts.sendKey, opts.recvKey);
+    this.compressor = (opts.compressHeaders ?? true) ? new HeaderCompressor() : undefined;
     this.paths = opts.pathNames.map((name, id) => {
       const state = new PathState(id, name, opts.replayWindow);
       const sp: SessionPath = {
@@ -556,10 +572,12 @@ export class Session {
     // queue are not held back at the receiver behind ones that were still waiting here.
     const seq = q.dataSeq > 0 ? q.dataSeq : ++this.dataSeq;
     const gap = q.dataSeq > 0 ? this.chain.gapOfSeq(seq) : this.chain.link(f, seq);
+    // Compressed once for all its copies (the compressor counts a flow's packets).
+    const body = this.compressor?.encode(f, q.ip, now, this.compressSettleUs);
     let sent = false;
     targets.forEach((t, k) => {
       if (k > 0) this.redundantCopies++;
-      if (this.sendOnPath(this.paths[t.id] as SessionPath, q.ip, seq, q.flags | (k > 0 ? Flags.Redundant : 0), now, true, f?.cls, gap)) sent = true;
+      if (this.sendOnPath(this.paths[t.id] as SessionPath, q.ip, seq, q.flags | (k > 0 ? Flags.Redundant : 0), now, true, f?.cls, gap, body)) sent = true;
     });
     return sent;
   }
@@ -579,10 +597,12 @@ export class Session {
   }
 
   /** `type`: the packet's traffic class, for transports that bind types to streams (S0-7, Path.sendTyped). */
-  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true, type?: string, flowGap = 0): boolean {
-    const wireBytes = ip.length + DATA_OVERHEAD;
+  /** `compressed`: the packet's header-compressed body (wire/compress), sent instead of `ip`; re-sends start again from `ip`. */
+  private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true, type?: string, flowGap = 0, compressed?: Buffer): boolean {
+    const body = compressed ?? ip;
+    const wireBytes = body.length + DATA_OVERHEAD;
     const pathSeq = p.state.nextSeq(wireBytes, now);
-    const dg = this.codec.encodeData(p.state.id, pathSeq, flags | this.tierFlags(p), wireTime(now), dataSeq, ip, flowGap);
+    const dg = this.codec.encodeData(p.state.id, pathSeq, flags | this.tierFlags(p) | (compressed ? Flags.Compressed : 0), wireTime(now), dataSeq, body, flowGap);
     p.state.counters.txDataBytes += ip.length;
     p.state.lastDataSendUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
@@ -675,19 +695,34 @@ export class Session {
         this.reorder.flush(now);
         break;
       case PacketType.Data: {
-        p.state.counters.rxDataBytes += pkt.payload.length;
         p.state.lastDataRecvUs = now;
         if (p.state.ackPendingPackets++ === 0) p.state.ackPendingSinceUs = now;
         if (p.state.ackPendingPackets >= this.opts.ackEveryPackets) this.sendAck(p, now);
+        const compressed = (pkt.header.flags & Flags.Compressed) !== 0;
         if (pkt.header.flags & Flags.LowLatency) {
           // The S4 class has its own sequence space: not the reorder buffer, not a watermark.
-          if (this.lowLatency) this.lowLatency.receiver.receive(p.state.id, pkt.dataSeq, pkt.payload);
+          // It is never header-compressed.
+          p.state.counters.rxDataBytes += pkt.payload.length;
+          if (this.lowLatency && !compressed) this.lowLatency.receiver.receive(p.state.id, pkt.dataSeq, pkt.payload);
           else this.drops.add('malformed-body');
           break;
         }
         p.state.observeWatermark(pkt.dataSeq);
         this.spread.onData(p.state.id, pkt.ts1, now);
-        this.reorder.push(pkt.dataSeq, pkt.payload, now, pkt.flowGap > 0 ? pkt.dataSeq - pkt.flowGap : 0);
+        let ip = pkt.payload;
+        if (compressed) {
+          const d = this.decompressor.decode(ip);
+          if (typeof d === 'string') {
+            // Authenticated but not rebuildable: counted. Its sequence is known lost once the
+            // watermarks pass it, and the flow's own retransmission repairs it.
+            p.state.counters.rxDataBytes += ip.length;
+            this.drops.add(d);
+            break;
+          }
+          ip = d;
+        }
+        p.state.counters.rxDataBytes += ip.length;
+        this.reorder.push(pkt.dataSeq, ip, now, pkt.flowGap > 0 ? pkt.dataSeq - pkt.flowGap : 0);
         break;
       }
       case PacketType.Nack:
@@ -809,6 +844,7 @@ export class Session {
         if (now - s.lastProbeUs >= every) this.sendProbe(p, now);
       }
     }
+    this.compressSettleUs = this.slowestSrttUs() + COMPRESS_SETTLE_MARGIN_US;
     this.refreshPolicy(now);
     this.reorder.flush(now);
     this.flows.expire(now);
@@ -828,6 +864,13 @@ export class Session {
     const s = p.state;
     if (!Number.isFinite(s.minRttUs)) return false;
     return s.oldestUnackedAgeUs(now) > stallAfterUs(s.minRttUs);
+  }
+
+  /** The largest smoothed round trip of the paths that are up (1 s while none is measured). */
+  private slowestSrttUs(): number {
+    let worst = 0;
+    for (const p of this.paths) if (p.state.state === 'up' && p.state.srttUs > worst) worst = p.state.srttUs;
+    return worst > 0 ? worst : 1_000_000;
   }
 
   private pathDown(p: SessionPath, now: number, silentUs: number): void {

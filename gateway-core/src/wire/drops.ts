@@ -12,6 +12,7 @@ export const DROP_REASONS = [
   'auth-failed', // AEAD tag did not verify (tampered, wrong key)
   'replayed', // sequence already seen on this path, or too old for the window
   'malformed-body', // authenticated, but the inner body does not parse
+  'unknown-context', // a header-compressed packet names a context the peer has not announced (wire/compress)
   'duplicate', // data sequence already delivered
   'too-late', // data sequence older than the reorder window
   'reorder-overflow', // reorder buffer full: gap skipped to make room

@@ -15,7 +15,8 @@
 // reorders and de-duplicates by, is inside the sealed body of data packets.
 //
 // Bodies (after TS1):
-//   data:  flowGap u16, dataSeq u48, then one IP packet. flowGap is how far back the previous
+//   data:  flowGap u16, dataSeq u48, then one IP packet (with Flags.Compressed: an announced or
+//          compressed TCP/IPv4 packet, wire/compress). flowGap is how far back the previous
 //          data sequence of the same flow is (0: none, the flow's first packet): the receiver
 //          keeps order per flow by it (receive/reorder), so one flow's gap holds back no other.
 //   ack:   ackedPathSeq u48, rcvPackets u48, rcvBytes u48, watermark u48 (each in 8 bytes),
@@ -66,6 +67,8 @@ export const Flags = {
   TierMask: 0x30,
   /** On an ack: it answers a padded probe, and ackedPathSeq is that probe's path sequence (PMTU). */
   ProbeEcho: 0x40,
+  /** On a data packet: the IP packet is in TCP/IPv4 header-compressed form (wire/compress). */
+  Compressed: 0x80,
 } as const;
 export const TIER_SHIFT = 4;
 
