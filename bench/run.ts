@@ -109,7 +109,9 @@ async function runSystem(
     // at two bandwidth-delay products of its *minimum* RTT; CUBIC grows after losses): say which.
     const tcpNs = s.traffic.some((x) => x.kind === 'tcp' && x.direction === 'up') ? sys.endpoints.clientNs : sys.endpoints.serverNs;
     const cc = await topo.exec(tcpNs, ['sysctl', '-n', 'net.ipv4.tcp_congestion_control'], { allowFailure: true });
-    if (cc.code === 0) details.notes.push(`TCP congestion control of the senders: ${cc.stdout.trim()} (kernel default of this host)`);
+    const asked = s.traffic.find((x) => x.kind === 'tcp' && x.congestion !== undefined);
+    if (asked?.kind === 'tcp' && asked.congestion) details.notes.push(`TCP congestion control of the senders: ${asked.congestion} (the scenario's, iperf3 -C)`);
+    else if (cc.code === 0) details.notes.push(`TCP congestion control of the senders: ${cc.stdout.trim()} (kernel default of this host)`);
     const t = topo;
     // Start the traffic when the emulators' clocks (which began while the topology was built)
     // read the lead: every system then meets the same link conditions at the same point of its run.

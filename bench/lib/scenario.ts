@@ -48,6 +48,8 @@ const tcp = z.strictObject({
   kind: z.literal('tcp'),
   direction: z.enum(['up', 'down']).default('down'),
   flows: z.number().int().min(1).max(64).default(1),
+  /** The senders' TCP congestion control (iperf3 -C, e.g. "cubic"); default: the host's. */
+  congestion: z.string().regex(/^[a-z0-9_]{1,16}$/, 'a kernel congestion control name, e.g. cubic or bbr').optional(),
 });
 const rr = z.strictObject({
   kind: z.literal('rr'),

@@ -145,6 +145,7 @@ export async function runTraffic(
       if (item.kind === 'tcp') argv.push('-P', String(item.flows));
       else argv.push('-u', '-b', `${item.rateMbps}M`, '-l', '1200');
       if (item.direction === 'down') argv.push('-R');
+      if (item.kind === 'tcp' && item.congestion) argv.push('-C', item.congestion);
       out.commands.push(`${ep.clientNs}: ${argv.join(' ')}`);
       const r = await topo.exec(ep.clientNs, argv, { allowFailure: true, timeoutMs: (durationS + 40) * 1000 });
       let rep: IperfReport;
