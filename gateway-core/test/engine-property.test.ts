@@ -1,7 +1,8 @@
 // Whole-engine property tests, deterministic: two Sessions (scheduler, congestion control,
 // queue, reorder, cross-path retransmission, the S4 class) over 2-4 simulated links with
 // random rates, delays, loss and outages, driven by a SimClock, over many seeds. Both
-// directions carry bulk, interactive and real-time flows. For every seed:
+// directions carry bulk (one of them TCP, so header compression, wire/compress, is on the
+// way), interactive and real-time flows. For every seed:
 //   - nothing is delivered twice;
 //   - nothing is delivered out of order within a flow;
 //   - the accounting closes: every packet the sender accepted was delivered or counted lost
@@ -21,20 +22,28 @@ const QUEUE = { maxPackets: 700, maxBytes: 600_000, maxDelayMs: 100 };
 // Bounds that are not powers of two and small enough to be reached under these loads.
 const REORDER = { holdMs: 100, maxPackets: 300, maxBytes: 400_000 };
 
-/** A flow: fixed 5-tuple and class (by port: 5001 bulk, 22 interactive, 5060 real-time). */
-interface Flow { id: number; port: number; size: number; everyMs: number; burst: number }
+/** A flow: fixed 5-tuple and class (by port: 5001 bulk, 22 interactive, 5060 real-time); UDP unless `tcp`. */
+interface Flow { id: number; port: number; size: number; everyMs: number; burst: number; tcp?: boolean }
+
+/** Where a packet names its flow (u16) and sequence (u32): after the UDP header, or after a 20-byte TCP header. */
+const markAt = (tcp: boolean): number => (tcp ? 40 : 28);
 
 function packet(flow: Flow, seq: number, src: number): Buffer {
   const b = Buffer.alloc(flow.size);
   b[0] = 0x45;
   b.writeUInt16BE(flow.size, 2);
-  b[9] = 17;
+  b[9] = flow.tcp ? 6 : 17;
   b.writeUInt32BE(src, 12);
   b.writeUInt32BE(0x0a000100 + flow.id, 16);
   b.writeUInt16BE(30000 + flow.id, 20);
   b.writeUInt16BE(flow.port, 22);
-  b.writeUInt16BE(flow.id, 28);
-  b.writeUInt32BE(seq, 30);
+  if (flow.tcp) {
+    b.writeUInt32BE(seq * 1360, 24);
+    b[32] = 5 << 4;
+    b[33] = 0x10;
+  }
+  b.writeUInt16BE(flow.id, markAt(flow.tcp ?? false));
+  b.writeUInt32BE(seq, markAt(flow.tcp ?? false) + 2);
   return b;
 }
 
@@ -53,8 +62,9 @@ function receiver(): Receiver {
 }
 
 function onDeliver(r: Receiver, ip: Buffer, now: number): void {
-  const flow = ip.readUInt16BE(28);
-  const seq = ip.readUInt32BE(30);
+  const at = markAt(ip[9] === 6);
+  const flow = ip.readUInt16BE(at);
+  const seq = ip.readUInt32BE(at + 2);
   const key = `${flow}:${seq}`;
   if (r.seen.has(key)) {
     r.duplicates++;
@@ -120,7 +130,7 @@ function runSeed(seed: number) {
     b.setTransport(i, l.b);
   });
   const flows: Flow[] = [
-    { id: 1, port: 5001, size: 1400, everyMs: 1, burst: Math.ceil(pick(0, 4)) },
+    { id: 1, port: 5001, size: 1400, everyMs: 1, burst: Math.ceil(pick(0, 4)), tcp: true },
     { id: 2, port: 5001, size: 1000, everyMs: 2, burst: 1 },
     { id: 3, port: 22, size: 120, everyMs: 10, burst: 1 },
     { id: 4, port: 5060, size: 172, everyMs: 20, burst: 1 },
@@ -182,6 +192,7 @@ function runSeed(seed: number) {
   };
   const result = {
     seed, nLinks,
+    compressed: a.engineStats().headersCompressed + b.engineStats().headersCompressed,
     aToB: account(b, rB, counts.a, a),
     bToA: account(a, rA, counts.b, b),
     problems: { a: rA, b: rB },
@@ -197,9 +208,11 @@ test(`engine properties over ${SEEDS.length} seeds: no duplicates, in order per 
   const failures: string[] = [];
   let delivered = 0;
   let maxHeld = 0;
+  let compressed = 0;
   for (const seed of SEEDS) {
     const r = runSeed(seed);
     maxHeld = Math.max(maxHeld, r.maxHeld);
+    compressed += r.compressed;
     for (const [dir, rec, acc] of [['a->b', r.problems.b, r.aToB], ['b->a', r.problems.a, r.bToA]] as const) {
       delivered += acc.main.delivered + acc.rt.delivered;
       if (rec.duplicates > 0) failures.push(`seed ${seed} ${dir}: ${rec.duplicates} duplicates (${rec.firstProblem})`);
@@ -214,6 +227,7 @@ test(`engine properties over ${SEEDS.length} seeds: no duplicates, in order per 
     if (r.bounds.length > 0) failures.push(`seed ${seed}: bounds exceeded: ${r.bounds.slice(0, 3).join('; ')}`);
   }
   assert.ok(delivered > SEEDS.length * 1000, `traffic flowed: ${delivered} packets delivered`);
-  console.log(`${SEEDS.length} seeds: ${delivered} packets delivered, reorder buffer peak ${maxHeld} of ${REORDER.maxPackets} packets`);
+  assert.ok(compressed > SEEDS.length * 500, `the TCP flow went header-compressed: ${compressed} packets`);
+  console.log(`${SEEDS.length} seeds: ${delivered} packets delivered (${compressed} header-compressed), reorder buffer peak ${maxHeld} of ${REORDER.maxPackets} packets`);
   assert.deepEqual(failures.slice(0, 20), [], `${failures.length} failures`);
 });

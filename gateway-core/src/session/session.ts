@@ -926,6 +926,9 @@ export class Session {
       redundantCopies: this.redundantCopies,
       retransmitted: this.retransmitted,
       droppedUnsent: this.droppedUnsent,
+      /** Packets sent header-compressed, and context announcements (wire/compress). */
+      headersCompressed: this.compressor?.compressed ?? 0,
+      headerAnnouncements: this.compressor?.announcements ?? 0,
       highSpeed: this.highSpeed,
       lowLatency: this.lowLatency ? { sender: { ...this.lowLatency.sender.stats }, receiver: { ...this.lowLatency.receiver.stats } } : null,
     };
