@@ -165,21 +165,20 @@ test('S2-7: flows that start together are pinned to different paths, each by whe
   b.close();
 });
 
-test('a carrier that slows to a crawl under a full queue is stalled: its packets go again on the other path, nothing waits seconds', () => {
-  const clock = new SimClock();
-  const links = [
-    new SimLink(clock, 'a', { rateMbps: 20, delayMs: 20, queueBytes: 400_000 }),
-    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 20, queueBytes: 400_000 }),
-  ];
+/**
+ * Two carriers under a steady load from a to b; carrier a's rate falls to `fallToMbps` 2 s in.
+ * Returns how late the latest packet arrived, how many never did, and the two sessions (closed).
+ */
+function carrierFalls(links: SimLink[], clock: SimClock, o: { fallToMbps: number; packetsPerMs: (ms: number) => number; runMs: number }) {
   const { a, b, gotB } = pair(clock, links);
   const sentAt = new Map<number, number>();
   let worstMs = 0;
   let seen = 0;
   clock.advance(200_000);
   let sent = 0;
-  for (let ms = 0; ms < 6000; ms++) {
-    if (ms === 2000) links[0]!.setRate(0.5); // what a holds now drains at 1/40 of the rate
-    for (let k = 0; k < (ms % 2 === 0 ? 1 : 2); k++) { // 14.4 Mbit/s: b alone can take it and the re-sent packets
+  for (let ms = 0; ms < o.runMs; ms++) {
+    if (ms === 2000) links[0]!.setRate(o.fallToMbps);
+    for (let k = 0; k < o.packetsPerMs(ms); k++) {
       if (a.send(ipPacket(sent))) sentAt.set(sent, clock.nowUs());
       sent++;
     }
@@ -187,19 +186,28 @@ test('a carrier that slows to a crawl under a full queue is stalled: its packets
     for (; seen < gotB.length; seen++) worstMs = Math.max(worstMs, (clock.nowUs() - (sentAt.get(gotB[seen]!) ?? 0)) / 1000);
   }
   clock.advance(3_000_000);
-  const unique = new Set(gotB);
+  a.close();
+  b.close();
+  return { a, b, worstMs, accepted: sentAt.size, lost: sentAt.size - new Set(gotB).size };
+}
+
+test('a carrier that slows to a crawl under a full queue is stalled: its packets go again on the other path, nothing waits seconds', () => {
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 20, delayMs: 20, queueBytes: 400_000 }),
+    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 20, queueBytes: 400_000 }),
+  ];
+  // What a holds drains at 1/40 of the rate; 14.4 Mbit/s: b alone can take it and the re-sent packets.
+  const { a, b, worstMs, accepted, lost } = carrierFalls(links, clock, { fallToMbps: 0.5, packetsPerMs: (ms) => (ms % 2 === 0 ? 1 : 2), runMs: 6000 });
   // The re-sent burst can make the other path's queue time a few packets out: counted by the
   // sender, never lost silently at the receiver.
-  const lost = sentAt.size - unique.size;
-  assert.ok(lost <= sentAt.size * 0.005, `lost ${lost} of ${sentAt.size}`);
+  assert.ok(lost <= accepted * 0.005, `lost ${lost} of ${accepted}`);
   assert.ok(a.engineStats().droppedUnsent >= lost, `${lost} lost, ${a.engineStats().droppedUnsent} counted by the sender`);
   assert.equal(b.reorderStats().lateRefused, 0);
   assert.ok(a.retransmitted > 0, 'the stalled path\'s packets were sent again');
   // Without the stall rule, the packets queued on a at the drop arrived up to 3.5 s late (and
   // held their flow back that long); with it, 207 ms.
   assert.ok(worstMs < 600, `worst delivery ${worstMs} ms`);
-  a.close();
-  b.close();
 });
 
 test('a carrier that falls to a fifth under a full cap: its packets go again on the other path, no copy is dropped for waiting, none waits for the carrier', () => {
@@ -212,29 +220,12 @@ test('a carrier that falls to a fifth under a full cap: its packets go again on 
     new SimLink(clock, 'a', { rateMbps: 22, delayMs: 50, queueBytes: 600_000 }),
     new SimLink(clock, 'b', { rateMbps: 16, delayMs: 30, queueBytes: 400_000 }),
   ];
-  const { a, b, gotB } = pair(clock, links);
-  const sentAt = new Map<number, number>();
-  let worstMs = 0;
-  let seen = 0;
-  clock.advance(200_000);
-  let sent = 0;
-  for (let ms = 0; ms < 5000; ms++) {
-    if (ms === 2000) links[0]!.setRate(4.5);
-    for (let k = 0; k < 4; k++) { // 38.4 Mbit/s, all both carriers take: a's cap is full when it falls
-      if (a.send(ipPacket(sent))) sentAt.set(sent, clock.nowUs());
-      sent++;
-    }
-    clock.advance(1000);
-    for (; seen < gotB.length; seen++) worstMs = Math.max(worstMs, (clock.nowUs() - (sentAt.get(gotB[seen]!) ?? 0)) / 1000);
-  }
-  clock.advance(3_000_000);
+  // 38.4 Mbit/s, all both carriers take: a's cap is full when it falls.
+  const { a, b, worstMs, lost } = carrierFalls(links, clock, { fallToMbps: 4.5, packetsPerMs: () => 4, runMs: 5000 });
   // Over the carriers' rate, the queue drops what waited too long: counted, never lost silently.
-  const lost = sentAt.size - new Set(gotB).size;
   assert.equal(a.engineStats().droppedUnsent, lost, `${lost} lost, ${a.engineStats().droppedUnsent} counted by the sender`);
   assert.equal(b.reorderStats().lateRefused, 0);
   assert.ok(a.retransmitted > 0, 'the stalled path\'s packets were sent again');
   // 554 ms: the copies' burst behind the other carrier's own queue.
   assert.ok(worstMs < 800, `worst delivery ${worstMs} ms`);
-  a.close();
-  b.close();
 });
