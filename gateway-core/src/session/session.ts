@@ -596,8 +596,11 @@ export class Session {
     return best;
   }
 
-  /** `type`: the packet's traffic class, for transports that bind types to streams (S0-7, Path.sendTyped). */
-  /** `compressed`: the packet's header-compressed body (wire/compress), sent instead of `ip`; re-sends start again from `ip`. */
+  /**
+   * `type`: the packet's traffic class, for transports that bind types to streams (S0-7,
+   * Path.sendTyped). `compressed`: the packet's header-compressed body (wire/compress), sent
+   * instead of `ip`; re-sends start again from `ip`.
+   */
   private sendOnPath(p: SessionPath, ip: Buffer, dataSeq: number, flags: number, now: number, mainClass = true, type?: string, flowGap = 0, compressed?: Buffer): boolean {
     const body = compressed ?? ip;
     const wireBytes = body.length + DATA_OVERHEAD;
