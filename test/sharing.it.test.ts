@@ -150,6 +150,7 @@ describe('carrier sharing between two edges on one LAN', { skip: !isRoot() && pr
     assert.ok(viaB > 1 * MB, `A received ${viaB} bytes of the 8 MB over B's carrier`);
     const lent = b1.sharing?.lending?.carriers[0];
     const lent0 = b0.sharing?.lending?.carriers[0];
+    console.log(`# direct link: B relayed ${(lent?.downBytes ?? 0) - (lent0?.downBytes ?? 0)} bytes of the 8 MB download in ${down.seconds.toFixed(1)} s`);
     assert.ok(lent && lent0 && lent.downBytes - lent0.downBytes > 1 * MB, `B relayed ${JSON.stringify(lent)} (before ${JSON.stringify(lent0)})`);
     const link1 = await linkCounters(nsCarB, 'edge');
     assert.ok(link1.txBytes - link0.txBytes > 1 * MB, "the bytes went over B's carrier link");
@@ -187,6 +188,8 @@ describe('carrier sharing between two edges on one LAN', { skip: !isRoot() && pr
     assert.equal(down.sha256, sha);
     const b1 = await statusB();
     const d = (b1.sharing?.lending?.carriers[0]?.downBytes ?? 0) - (b0.sharing?.lending?.carriers[0]?.downBytes ?? 0);
-    assert.ok(d > 1 * MB, `B relayed ${d} bytes over the reverse link`);
+    console.log(`# reverse link: B relayed ${d} bytes of the 8 MB download in ${down.seconds.toFixed(1)} s`);
+    const fleet = gw.cloud.output().split('\n').filter((l) => l.includes('"fleet"')).join('\n');
+    assert.ok(d > 1 * MB, `B relayed ${d} bytes over the reverse link; A's paths then: ${JSON.stringify((await statusA()).paths)}\n--- cloud fleet ---\n${fleet}\n${tails()}`);
   });
 });

@@ -77,6 +77,36 @@ test('a link that dies is declared down within 300 ms and what it had in flight 
   b.close();
 });
 
+test('a link back from an outage: what was sent into the outage is not counted as its loss rate', () => {
+  // Before, the first ack after recovery covered every packet sent into the dead link as one loss
+  // sample; the cloud's fleet rule then read "loss rising" and demoted the carrier again.
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }),
+    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }),
+  ];
+  const { a, b } = pair(clock, links);
+  clock.advance(200_000);
+  let sent = 0;
+  let wentDown = false;
+  // Traffic during the outage only; after it, the keepalives' acks are what the path hears (as
+  // when a carrier comes back between downloads), so nothing dilutes a wrong sample.
+  for (let ms = 0; ms < 3000; ms++) {
+    if (ms === 1000) links[0]!.up = false;
+    for (let k = 0; k < 2; k++) if (a.send(ipPacket(sent))) sent++;
+    clock.advance(1000);
+    if (a.status()[0]!.state === 'down') wentDown = true;
+  }
+  assert.ok(wentDown, 'the link was declared down during the outage');
+  links[0]!.up = true;
+  clock.advance(3_000_000);
+  const p = a.status()[0]!;
+  assert.equal(p.state, 'up', 'and recovered');
+  assert.ok(p.txDataBytes > 0 && (p.lossRate ?? 1) < 0.01, `loss rate after recovery ${p.lossRate}`);
+  a.close();
+  b.close();
+});
+
 test('an idle link is not declared down between keepalives', () => {
   const clock = new SimClock();
   const links = [new SimLink(clock, 'a', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 })];

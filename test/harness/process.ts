@@ -49,8 +49,15 @@ export class ManagedProcess {
         this.exitInfo = { code: -1, signal: null };
         resolve(this.exitInfo);
       });
+      // 'exit' can come before the last stdout chunk has been read: resolving there let a
+      // download's hash be finalised while curl's tail was still in the pipe. 'close' comes after
+      // the pipes are drained; the 2 s fallback covers a grandchild that keeps them open.
       this.child.on('exit', (code, signal) => {
         this.exitInfo = { code, signal };
+        setTimeout(() => resolve({ code, signal }), 2000).unref();
+      });
+      this.child.on('close', (code, signal) => {
+        this.exitInfo ??= { code, signal };
         resolve(this.exitInfo);
       });
     });

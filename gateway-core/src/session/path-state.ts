@@ -107,6 +107,8 @@ export class PathState {
   lossRate = 0;
   private lossMarkSeq = 0;
   private lossMarkRcv = 0;
+  /** Set when the path comes back from down: the next ack re-anchors the loss span instead of sampling it. */
+  private lossRebase = false;
   /** S3-2 delay: round trip minus the peer's turnaround, microseconds. */
   srttUs = 0;
   minRttUs = Infinity;
@@ -200,6 +202,15 @@ export class PathState {
     return this.sentBytesTotal - acked;
   }
 
+  /**
+   * The path answered again after being down. What was sent into the outage is not the carrier's
+   * loss rate (the outage is already its down state); counted as loss, it made a recovered carrier
+   * look lossy for seconds (the fleet's degradation rule demoted it again on "loss rising").
+   */
+  recovered(): void {
+    this.lossRebase = true;
+  }
+
   /** Process an ack for our sends on this path (S3-1 timestamps, delivery rate). */
   onAck(ack: AckBody, ts3: number, nowUs: number): void {
     this.counters.acksReceived++;
@@ -207,7 +218,11 @@ export class PathState {
     if (ack.ackedPathSeq > this.ackedSeq) this.ackedSeq = ack.ackedPathSeq;
     // Loss over at least LOSS_SPAN packets: what we sent up to the acked sequence against
     // what the peer says it received (both count every packet type).
-    if (this.ackedSeq - this.lossMarkSeq >= LOSS_SPAN) {
+    if (this.lossRebase) {
+      this.lossRebase = false;
+      this.lossMarkSeq = this.ackedSeq;
+      this.lossMarkRcv = ack.rcvPackets;
+    } else if (this.ackedSeq - this.lossMarkSeq >= LOSS_SPAN) {
       const sent = this.ackedSeq - this.lossMarkSeq;
       const got = ack.rcvPackets - this.lossMarkRcv;
       const sample = Math.min(1, Math.max(0, 1 - got / sent));

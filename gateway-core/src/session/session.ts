@@ -675,6 +675,7 @@ export class Session {
     }
     if (p.state.state !== 'up') {
       this.log.info({ session: this.id, path: p.state.name }, p.state.state === 'down' ? 'path recovered' : 'path up');
+      if (p.state.state === 'down') p.state.recovered();
       p.state.state = 'up';
       this.lowLatency?.selector.setUsable(p.state.id, true);
       this.opts.pmtu?.pathState(p.state.id, true);
