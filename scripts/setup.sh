@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(iproute2 nftables iperf3 nginx-light curl openssl openvpn procps iputils-ping ca-certificates g++ make python3 mptcpd chromium gpsd gpsd-clients)
+# Newer Debian ships `mptcpize` (kernel MPTCP for the benchmarks) as its own package, older in mptcpd.
+if apt-cache show mptcpize >/dev/null 2>&1; then PKGS+=(mptcpize); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

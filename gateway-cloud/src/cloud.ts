@@ -20,6 +20,8 @@ import { installEgress, removeEgress } from './egress.js';
 import { startCluster, type Cluster } from './cluster.js';
 import { DestinationProber, popService } from '@braid/gateway-core';
 import { RelayedPeerPath } from './forward.js';
+import { networkInterfaces } from 'node:os';
+import { TcpRelay, relayDialer, isRelayFrame, ipv4ToNumber, cidrContains, parseCidr, type Cidr } from '@braid/gateway-core';
 
 /** gRPC status codes used here (see @grpc/grpc-js status). */
 const PERMISSION_DENIED = 7;
@@ -36,6 +38,8 @@ interface CloudSession {
   carriers: CarrierInfo[];
   /** Path MTU discovery cloud -> edge (sets the MTU of the route to the edge's tunnel address). */
   pmtu?: GatewayPmtu;
+  /** The session's relayed TCP connections (relay/, docs/tcp-relay.md); undefined when dataPlane.tcpRelay.enabled is false. */
+  relay?: TcpRelay;
 }
 
 /** The version reported in telemetry (service.version). */
@@ -68,8 +72,11 @@ export class CloudGateway {
   private cluster: Cluster | undefined;
   /** S2-13: this PoP's delay to the destinations edges ask about (braid.v1.PopService). */
   private readonly prober = new DestinationProber();
+  /** dataPlane.tcpRelay.refuseDestinations, parsed. */
+  private readonly relayRefused: Cidr[];
 
   constructor(private readonly cfg: CloudConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {
+    this.relayRefused = cfg.dataPlane.tcpRelay.refuseDestinations.map((c) => parseCidr(c));
     this.pool = new AddressPool(cfg.tunnel.addressPool);
   }
 
@@ -189,6 +196,11 @@ export class CloudGateway {
       reorder: dp.reorder,
       replayWindow: dp.replayWindow,
       deliver: (ip) => {
+        if (isRelayFrame(ip)) {
+          if (cs.relay) cs.relay.receive(ip);
+          else this.drops.add('relay-malformed');
+          return;
+        }
         pmtu?.clampDelivered(ip);
         this.toTun(ip);
       },
@@ -196,6 +208,15 @@ export class CloudGateway {
       drops: this.drops,
     });
     const cs: CloudSession = { session, edgeId: req.edgeId, address, peer, createdAt: Date.now(), carriers: req.carriers, pmtu };
+    const rc = dp.tcpRelay;
+    if (rc.enabled) {
+      cs.relay = new TcpRelay({
+        role: 'cloud', session, clock: this.clock, mtu: () => cs.pmtu?.discovery.tunnelMtu ?? this.cfg.tunnel.mtu,
+        windowBytes: rc.windowBytes, maxStreams: rc.maxStreams, deadPeerMs: rc.deadPeerMs,
+        dial: relayDialer({ connectTimeoutMs: rc.connectTimeoutMs, refused: (a) => this.relayRefuses(a), log: this.log }),
+        drops: this.drops, log: this.log.child({ edge: req.edgeId, relay: true }),
+      });
+    }
     cs.policyDetach = this.policy?.attachSession(req.edgeId, session, req.carriers.map((c) => c.name));
     this.sessions.set(id, cs);
     this.byAddress.set(address, cs);
@@ -213,11 +234,25 @@ export class CloudGateway {
       tunnelPrefixLen: 32,
       tunnelMtu: this.cfg.tunnel.mtu,
       keepaliveMs: dp.keepaliveMs,
+      tcpRelay: rc.enabled,
     };
+  }
+
+  /**
+   * A destination the cloud never dials for an edge: the configured list and the cloud's own
+   * addresses (its admin and control ports, a pod's loopback), which a tunnel packet could not
+   * reach either.
+   */
+  private relayRefuses(address: string): boolean {
+    const n = ipv4ToNumber(address);
+    if (this.relayRefused.some((c) => cidrContains(c, n))) return true;
+    if (cidrContains(parseCidr(this.cfg.tunnel.addressPool), n)) return true;
+    return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.family === 'IPv4' && i.address === address));
   }
 
   private endSession(cs: CloudSession, why: string): void {
     cs.policyDetach?.();
+    cs.relay?.close();
     cs.session.close();
     const tunName = this.tun?.name;
     if (cs.pmtu && tunName) void cs.pmtu.stop().then(() => deleteRoute(tunName, numberToIpv4(cs.address)));
@@ -311,6 +346,11 @@ export class CloudGateway {
   }
 
   private fromTun(p: Buffer): void {
+    if (isRelayFrame(p)) {
+      // Only the edge's relay makes relay frames; one from the network is a forgery.
+      this.drops.add('relay-spoofed');
+      return;
+    }
     const dst = ipv4Destination(p);
     if (dst === undefined) {
       this.drops.add('not-ip');
@@ -339,6 +379,7 @@ export class CloudGateway {
         reorder: cs.session.reorderStats(), engine: cs.session.engineStats(),
         // Path MTU discovery cloud -> edge: the MTU of the route to this edge (null when off).
         tunnelMtu: cs.pmtu?.discovery.tunnelMtu ?? null,
+        relay: cs.relay?.stats() ?? null,
       })),
       paths,
       tunnel: tunStatsOf(this.tun),

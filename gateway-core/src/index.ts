@@ -12,6 +12,7 @@ export * from './schedule/rate-weighted.js';
 export * from './receive/reorder.js';
 export * from './session/path-state.js';
 export * from './session/session.js';
+export * from './relay/index.js';
 export * from './session/engine-options.js';
 export * from './session/path-controller.js';
 export * from './session/path-policy.js';

@@ -20,6 +20,10 @@ const DATA_PLANE_DEFAULTS = {
   reorder: { holdMs: 100, maxPackets: 8192, maxBytes: 16777216 },
   replayWindow: 8192,
   pmtu: { enabled: true, floor: 1252, probeTimeoutMs: 500, researchIntervalS: 600 },
+  tcpRelay: {
+    enabled: true, port: 7405, excludePorts: [], windowBytes: 4 << 20, maxStreams: 4096, deadPeerMs: 60_000, connectTimeoutMs: 10_000,
+    refuseDestinations: ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3'],
+  },
 };
 import {
   ConfigError, loadCloudConfig, loadEdgeConfig, parseCloudConfig, parseEdgeConfig,

@@ -56,6 +56,7 @@ function reply(over: Partial<HelloReply> = {}): HelloReply {
     tunnelPrefixLen: 24,
     tunnelMtu: 1400,
     keepaliveMs: 250,
+    tcpRelay: true,
     ...over,
   };
 }

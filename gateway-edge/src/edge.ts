@@ -17,6 +17,7 @@ import { VERSION } from './version.js';
 import { EdgePolicy } from './policy-client.js';
 import { CarrierRelay, edgePolicyAdmin } from '@braid/gateway-core';
 import { CapUsage } from '@braid/gateway-core';
+import { TcpRelay, isRelayFrame, startRelayListener, type RelayListener, type TcpRelayStats } from '@braid/gateway-core';
 import { contextFromConfig, HighSpeedWatch, type CompositeSource, type ContextSnapshot } from '@braid/gateway-core';
 
 export interface EdgeStatus {
@@ -40,6 +41,8 @@ export interface EdgeStatus {
   sharing: EdgeSharingStatus | null;
   /** Path MTU discovery: the tunnel MTU and each path's (null when dataPlane.pmtu.enabled is false). */
   pathMtu: { tunnelMtu: number; paths: PmtuPathStatus[] } | null;
+  /** Split TCP (docs/tcp-relay.md): the session's relayed connections, and the listener's counts (null when not relaying). */
+  tcpRelay: (TcpRelayStats & { accepted: number; refused: number }) | null;
 }
 
 /**
@@ -89,6 +92,9 @@ export class EdgeGateway {
   private pmtu: GatewayPmtu | undefined;
   /** Edge-to-edge carrier sharing (gateway-core/src/sharing), when configured. */
   private sharing: EdgeSharing | undefined;
+  /** Split TCP for the current session, when both ends have it on (relay/, docs/tcp-relay.md). */
+  private relay: TcpRelay | undefined;
+  private relayListener: RelayListener | undefined;
 
   constructor(private readonly cfg: EdgeConfig, private readonly log: Logger, private readonly clock: Clock = realClock) {}
 
@@ -162,9 +168,15 @@ export class EdgeGateway {
     this.tun.onPackets((pkts) => {
       const s = this.session;
       if (!s) return;
-      for (const p of pkts) s.send(p);
+      for (const p of pkts) {
+        // Only the relay makes relay frames; a client's packet that looks like one is a forgery.
+        if (isRelayFrame(p)) this.drops.add('relay-spoofed');
+        else s.send(p);
+      }
     });
-    this.plan = planFrom(cfg, this.tun.name);
+    // The relay listener only when the cloud relays too: otherwise client TCP stays end to end.
+    if (cfg.dataPlane.tcpRelay.enabled && r.tcpRelay) this.relayListener = await startRelayListener(cfg.dataPlane.tcpRelay.port, () => this.relay, this.log);
+    this.plan = planFrom(cfg, this.tun.name, this.relayListener?.port);
     await installInterception(this.plan, this.log);
     this.started = true;
     this.watchdog = setInterval(() => this.checkSession(), WATCHDOG_TICK_MS);
@@ -210,6 +222,11 @@ export class EdgeGateway {
       reorder: cfg.dataPlane.reorder,
       replayWindow: cfg.dataPlane.replayWindow,
       deliver: (ip) => {
+        if (isRelayFrame(ip)) {
+          if (this.relay) this.relay.receive(ip);
+          else this.drops.add('relay-malformed');
+          return;
+        }
         this.pmtu?.clampDelivered(ip);
         this.toTun(ip);
       },
@@ -218,6 +235,13 @@ export class EdgeGateway {
       pathPolicy: cfg.dataPlane.pathPolicy,
       capUsage: (this.capUsage ??= new CapUsage(cfg.dataPlane.capStateFile || undefined)),
     });
+    this.relay?.close();
+    const rc = cfg.dataPlane.tcpRelay;
+    // A re-established session may come from a cloud that relays or not: follow its answer.
+    this.relay = rc.enabled && r.tcpRelay ? new TcpRelay({
+      role: 'edge', session: this.session, clock: this.clock, mtu: () => this.pmtu?.discovery.tunnelMtu ?? Math.min(cfg.tunnel.mtu, r.tunnelMtu),
+      windowBytes: rc.windowBytes, maxStreams: rc.maxStreams, deadPeerMs: rc.deadPeerMs, drops: this.drops, log: this.log.child({ relay: true }),
+    }) : undefined;
     this.applyHighSpeed();
     this.policy?.attach(this.session);
     await Promise.all(cfg.carriers.map((c, i) => this.openPath(i, c.interface, dataHost, r.dataEndpoint.port)));
@@ -251,6 +275,9 @@ export class EdgeGateway {
     this.log.warn({ session: old?.id }, 'no path up: saying Hello again');
     this.telemetry?.event({ kind: 'session.ended', sessionId: old?.id, message: `session ${old?.id} lost: no path up; re-establishing` });
     this.session = undefined;
+    // The relayed connections cannot outlive the session: their clients see a reset.
+    this.relay?.close();
+    this.relay = undefined;
     old?.close();
     for (const p of this.paths) p?.close();
     this.paths.length = 0;
@@ -419,6 +446,7 @@ export class EdgeGateway {
       context: { ...this.context(), highSpeed: this.highSpeed?.on ?? false },
       sharing: this.sharing?.status() ?? null,
       pathMtu: this.pmtu ? { tunnelMtu: this.pmtu.discovery.tunnelMtu, paths: this.pmtu.discovery.status() } : null,
+      tcpRelay: this.relay && this.relayListener ? { ...this.relay.stats(), accepted: this.relayListener.counts.relayed, refused: this.relayListener.counts.refused } : null,
     };
   }
 
@@ -453,6 +481,8 @@ export class EdgeGateway {
     await this.contextSource?.stop();
     if (this.session) this.telemetry?.event({ kind: 'session.ended', sessionId: this.session.id, message: `session ${this.session.id} ended: edge stopping` });
     if (this.plan) await removeInterception(this.plan).catch((e: Error) => this.log.error({ err: e.message }, 'removing interception failed'));
+    this.relay?.close();
+    await this.relayListener?.close();
     this.session?.close();
     this.sharing?.stop();
     await this.pmtu?.stop();

@@ -8,6 +8,9 @@
 //   ip route default dev braid0 table T
 //   nft: masquerade into braid0 (the cloud knows the edge by its tunnel address), and clamp
 //        TCP MSS to the tunnel MTU so clients never send packets the tunnel would fragment.
+//   nft, with the TCP relay (docs/tcp-relay.md): the same client TCP connections (minus the
+//        excluded ports) are redirected to the edge's relay listener instead, which terminates
+//        them; the listener's port takes no connection that was not redirected.
 import { ip, nft, nftDeleteTable, loosenRpFilter, readSysctl, writeSysctl, type EdgeConfig, type Logger } from '@braid/gateway-core';
 
 const NFT_TABLE = 'braid_edge';
@@ -23,10 +26,16 @@ export interface InterceptionPlan {
   clientSubnets: string[];
   multipath: string[];
   bypass: string[];
+  /** The TCP relay's listening port (undefined: no relay, client TCP stays end to end). */
+  relayPort?: number | undefined;
+  /** TCP destination ports never relayed. */
+  relayExcludePorts: number[];
 }
 
-export function planFrom(cfg: EdgeConfig, device: string): InterceptionPlan {
+export function planFrom(cfg: EdgeConfig, device: string, relayPort?: number): InterceptionPlan {
   return {
+    relayPort,
+    relayExcludePorts: cfg.dataPlane.tcpRelay.excludePorts,
     device,
     table: cfg.interception.routeTable,
     priority: cfg.interception.rulePriority,
@@ -36,8 +45,38 @@ export function planFrom(cfg: EdgeConfig, device: string): InterceptionPlan {
   };
 }
 
+/** nft set syntax for a list of CIDRs or ports; undefined when it matches everything (or nothing is listed). */
+function nftSet(items: readonly (string | number)[]): string | undefined {
+  if (items.length === 0 || items.includes('0.0.0.0/0')) return undefined;
+  return `{ ${items.join(', ')} }`;
+}
+
+/** The relay's chains: redirect intercepted client TCP to the listener, and refuse the port to anything else. */
+function relayChains(plan: InterceptionPlan): string {
+  // No multipath destination (or everything bypassed): nothing to relay.
+  if (plan.relayPort === undefined || plan.multipath.length === 0 || plan.bypass.includes('0.0.0.0/0')) return '';
+  const match = [
+    `ip saddr { ${plan.clientSubnets.join(', ')} }`,
+    nftSet(plan.multipath) && `ip daddr ${nftSet(plan.multipath)}`,
+    nftSet(plan.bypass) && `ip daddr != ${nftSet(plan.bypass)}`,
+    'fib daddr type != local',
+    'meta l4proto tcp',
+    nftSet(plan.relayExcludePorts) && `tcp dport != ${nftSet(plan.relayExcludePorts)}`,
+  ].filter(Boolean).join(' ');
+  return `
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    ${match} redirect to :${plan.relayPort}
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    tcp dport ${plan.relayPort} ct status dnat accept
+    tcp dport ${plan.relayPort} reject with tcp reset
+  }`;
+}
+
 export function nftScript(plan: InterceptionPlan): string {
-  return `table ip ${nftTable(plan.device)} {
+  return `table ip ${nftTable(plan.device)} {${relayChains(plan)}
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     oifname "${plan.device}" masquerade
@@ -70,7 +109,7 @@ export async function installInterception(plan: InterceptionPlan, log: Logger): 
     }
   }
   await nft(nftScript(plan));
-  log.info({ clientSubnets: plan.clientSubnets, multipath: plan.multipath, bypass: plan.bypass, table: plan.table }, 'interception installed');
+  log.info({ clientSubnets: plan.clientSubnets, multipath: plan.multipath, bypass: plan.bypass, table: plan.table, tcpRelayPort: plan.relayPort ?? null }, 'interception installed');
 }
 
 /** Remove everything installInterception added (safe to call when nothing is installed). */

@@ -28,6 +28,8 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/netfilter_ipv4.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -124,6 +126,7 @@ class BraidNative : public Napi::Addon<BraidNative> {
                              InstanceMethod("setBindToDevice", &BraidNative::SetBindToDevice, napi_enumerable),
                              InstanceMethod("setMark", &BraidNative::SetMark, napi_enumerable),
                              InstanceMethod("setMtuDiscover", &BraidNative::SetMtuDiscover, napi_enumerable),
+                             InstanceMethod("originalDst", &BraidNative::OriginalDst, napi_enumerable),
                          });
     (void)env;
   }
@@ -436,6 +439,30 @@ class BraidNative : public Napi::Addon<BraidNative> {
       ThrowErrno(env, errno, "setsockopt", "setsockopt(IP_MTU_DISCOVER '" + mode + "', " + FdText(fd) + ")");
     }
     return env.Undefined();
+  }
+
+  // SO_ORIGINAL_DST: where a connection redirected by netfilter NAT (nftables `redirect`) was
+  // going before it was redirected to us. The TCP relay's listener reads it per accepted socket.
+  Napi::Value OriginalDst(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd;
+    if (!ArgFd(info, 0, &fd)) return env.Undefined();
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    std::memset(&sa, 0, sizeof sa);
+    if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &sa, &sl) < 0) {
+      ThrowErrno(env, errno, "getsockopt", "getsockopt(SO_ORIGINAL_DST, " + FdText(fd) + ")");
+      return env.Undefined();
+    }
+    char text[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text) == nullptr) {
+      ThrowErrno(env, errno, "inet_ntop", "SO_ORIGINAL_DST of " + FdText(fd));
+      return env.Undefined();
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("address", Napi::String::New(env, text));
+    out.Set("port", Napi::Number::New(env, ntohs(sa.sin_port)));
+    return out;
   }
 };
 

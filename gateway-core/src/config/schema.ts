@@ -55,6 +55,27 @@ const scheduleSchema = section({
   privilegedUsers: listOf(stringWhere('an IPv4 address', (s) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s)), 'a list of client IPv4 addresses').default([]),
 }).prefault({});
 
+const cidrList = (what: string) => listOf(ipv4Cidr(), what);
+
+/**
+ * Split TCP (relay/, docs/tcp-relay.md): the edge terminates client TCP connections to
+ * multipath destinations and the cloud opens them to the servers; both ends read this section.
+ */
+const tcpRelaySchema = section({
+  enabled: bool().default(true),
+  /** Edge: the local port nftables redirects intercepted client connections to. */
+  port: intIn(1, 65535).default(7405),
+  /** Edge: TCP destination ports that stay end-to-end (carried as IP packets, never relayed). */
+  excludePorts: listOf(intIn(1, 65535), 'a list of TCP port numbers').default([]),
+  windowBytes: intIn(65536, 1 << 30).default(4 << 20),
+  maxStreams: intIn(1, 1 << 20).default(4096),
+  deadPeerMs: intIn(1000, 3_600_000).default(60_000),
+  /** Cloud: how long a connection to a destination may take before the client's is reset. */
+  connectTimeoutMs: intIn(100, 120_000).default(10_000),
+  /** Cloud: destinations it never dials for an edge (besides its own addresses). */
+  refuseDestinations: cidrList('a list of IPv4 CIDRs').default(['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3']),
+}).prefault({});
+
 const sendQueueSchema = section({
   maxPackets: intIn(16, 1 << 20).default(4096),
   maxBytes: intIn(65536, 1 << 30).default(8 << 20),
@@ -75,6 +96,7 @@ const dataPlaneTuningShape = {
   reorder: reorderSchema,
   replayWindow: intIn(64, 65536).default(8192),
   pmtu: pmtuSchema,
+  tcpRelay: tcpRelaySchema,
 };
 
 const tunnelShape = {
@@ -161,7 +183,6 @@ function checkCarriersUnique(carriers: { name: string; interface: string; lentBy
   }
 }
 
-const cidrList = (what: string) => listOf(ipv4Cidr(), what);
 
 export const edgeConfigSchema = section({
   id: gatewayId(),

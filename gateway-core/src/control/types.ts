@@ -51,6 +51,8 @@ export interface HelloReply {
   tunnelPrefixLen: number;
   tunnelMtu: number;
   keepaliveMs: number;
+  /** The cloud relays TCP connections (relay/, docs/tcp-relay.md); absent from older clouds. */
+  tcpRelay?: boolean;
 }
 
 /** Who is calling, from the verified client certificate and the connection. */

@@ -56,6 +56,7 @@ const helloReplySchema = z.object({
   tunnelPrefixLen: z.number().int().min(0).max(128),
   tunnelMtu: z.number().int().min(576).max(65535),
   keepaliveMs: z.number().int().min(1).max(3_600_000),
+  tcpRelay: z.boolean().optional(),
 }).refine((r) => isIP(r.tunnelAddress) !== 4 || r.tunnelPrefixLen <= 32, {
   message: 'must be at most 32 for an IPv4 tunnel address', path: ['tunnelPrefixLen'],
 }) satisfies z.ZodType<HelloReply>;

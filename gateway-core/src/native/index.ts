@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:dgram';
+import type { Socket as NetSocket } from 'node:net';
 
 export type MtuDiscoverMode = 'dont' | 'do' | 'probe' | 'want';
 
@@ -24,6 +25,7 @@ export interface BraidNativeAddon {
   setBindToDevice(fd: number, ifname: string): void;
   setMark(fd: number, mark: number): void;
   setMtuDiscover(fd: number, mode: MtuDiscoverMode): void;
+  originalDst(fd: number): { address: string; port: number };
 }
 
 const ADDON_PATH = join('native', 'build', 'Release', 'braid_native.node');
@@ -81,7 +83,22 @@ export function setMtuDiscover(fd: number, mode: MtuDiscoverMode): void {
   loadNative().setMtuDiscover(fd, mode);
 }
 
+/** SO_ORIGINAL_DST: the IPv4 destination of a connection that nftables `redirect` sent to us. */
+export function originalDst(fd: number): { address: string; port: number } {
+  return loadNative().originalDst(fd);
+}
+
 interface HandleWithFd { fd?: unknown }
+
+/** fd of a connected node:net socket (its handle's fd; throws a clear error if unavailable). */
+export function tcpSocketFd(sock: NetSocket): number {
+  // net.Socket exposes no fd; its libuv handle does (Linux). `_handle` on net sockets is not
+  // deprecated (only dgram's is), but it is undocumented: check what we read.
+  const handle = (sock as unknown as { _handle?: HandleWithFd | null })._handle;
+  const fd = handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('tcpSocketFd: the socket has no fd (closed, or not a TCP socket)');
+  return fd;
+}
 
 /** fd of a bound node:dgram socket (uses the handle's fd; throws a clear error if unavailable). */
 export function socketFd(sock: Socket): number {

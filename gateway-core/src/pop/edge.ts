@@ -66,6 +66,10 @@ export function popEdgeConfig(cfg: EdgeConfig, i: number): EdgeConfig {
     },
     // One admin endpoint per edge: the first PoP's gateway serves it.
     admin: i === 0 ? cfg.admin : { ...cfg.admin, listen: '', grpcListen: '' },
+    // The TCP relay redirects by destination in the gateway's own rules, and a PoP's
+    // destinations move between gateways at run time (the runner's rules): with several PoPs,
+    // client TCP stays end to end (docs/tcp-relay.md).
+    dataPlane: { ...cfg.dataPlane, tcpRelay: { ...cfg.dataPlane.tcpRelay, enabled: false } },
   };
 }
 

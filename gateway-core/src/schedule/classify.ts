@@ -22,6 +22,17 @@ export interface PacketMeta {
 
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
+/** TCP relay frames (relay/frame.ts) start with the relayed connection's ports, as TCP does. */
+const PROTO_RELAY = 253;
+
+/**
+ * Protocols whose first 4 bytes after the IP header are source and destination ports: the
+ * flow identity on both sides (here, and receive/flow-hash). Both must agree, or the receiver
+ * keeps one order across flows the sender kept apart, and refuses their packets as too late.
+ */
+export function carriesPorts(proto: number): boolean {
+  return proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_RELAY;
+}
 
 /** Parse what the scheduler needs from an IPv4 packet; undefined for anything else. */
 export function packetMeta(pkt: Buffer): PacketMeta | undefined {
@@ -36,7 +47,7 @@ export function packetMeta(pkt: Buffer): PacketMeta | undefined {
   let sport = 0;
   let dport = 0;
   let urgent = false;
-  if ((proto === PROTO_TCP || proto === PROTO_UDP) && fragOffset === 0 && pkt.length >= ihl + 4) {
+  if (carriesPorts(proto) && fragOffset === 0 && pkt.length >= ihl + 4) {
     sport = pkt.readUInt16BE(ihl);
     dport = pkt.readUInt16BE(ihl + 2);
     if (proto === PROTO_TCP && pkt.length >= ihl + 14) {

@@ -15,6 +15,9 @@ export interface PathView {
   inflightBytes(): number;
   /** Measured loss ratio of the path (0..1). */
   readonly lossRate: number;
+  /** The latest loss sample and how many there have been (the default cap follows queue overflow by them). */
+  readonly lossSample?: number;
+  readonly lossSamples?: number;
 }
 
 export interface Scheduler {

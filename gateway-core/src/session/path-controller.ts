@@ -2,7 +2,8 @@
 // controller behind this interface is per path (S3 plugs in here). The default keeps at most
 // about two round trips of the measured delivery rate in flight: enough to keep the carrier
 // busy, little enough that the carrier's own queue (often seconds deep on cellular) does not
-// fill, so packets wait in Braid's queue where they can still be given to another path.
+// fill, so packets wait in Braid's queue where they can still be given to another path; and
+// less while the carrier's queue overflows (InflightCap).
 
 import type { S3Controller } from '../congestion/s3.js';
 
@@ -22,7 +23,18 @@ export interface RateView {
   readonly deliveryRate: number;
   readonly srttUs: number;
   readonly minRttUs: number;
+  /** The path's latest loss sample and their count (PathState); absent: loss is not followed. */
+  readonly lossSample?: number;
+  readonly lossSamples?: number;
 }
+
+/** A loss sample above this is the carrier's queue overflowing, not radio noise. */
+const QUEUE_LOSS = 0.02;
+/** Each overflow cuts the queue allowance to this share (at most once a round trip), down to MIN_SCALE. */
+const CUT = 0.7;
+const MIN_SCALE = 0.1;
+/** A clean sample gives this much of the allowance back. */
+const REGROW = 0.05;
 
 const MIN_CAP = 64 * 1024;
 const DEFAULT_RATE = 0.125;
@@ -74,15 +86,40 @@ export class S3PathController implements PathController {
   }
 }
 
+/**
+ * The default cap: the path's bandwidth-delay product plus a queue allowance. A carrier whose
+ * queue is shallower than the allowance (a DSL line, a shaper) drops what overflows it; when a
+ * path keeps losing more than QUEUE_LOSS, the allowance (and the 64 KB floor) shrink, and come
+ * back while it is clean. An end host's TCP used to do this for us by backing off; a sender that
+ * never backs off (the TCP relay, a UDP stream) would otherwise lose a share of every burst.
+ */
 export class InflightCap implements PathController {
   readonly name = 'inflight-cap';
+  private scale = 1;
+  private seenSamples = 0;
+  private lastCutUs = -Infinity;
 
   constructor(private readonly path: RateView) {}
 
   cap(): number {
     const rate = this.path.deliveryRate > 0 ? this.path.deliveryRate : DEFAULT_RATE;
     const base = Number.isFinite(this.path.minRttUs) ? this.path.minRttUs : 50_000;
-    return Math.max(MIN_CAP, rate * (base + queueAllowanceUs(base)));
+    return Math.max(MIN_CAP * this.scale, rate * (base + this.scale * queueAllowanceUs(base)));
+  }
+
+  onAck(_dUs: number, _ackedBytes: number, nowUs: number): void {
+    const n = this.path.lossSamples ?? 0;
+    if (n === this.seenSamples) return;
+    this.seenSamples = n;
+    const loss = this.path.lossSample ?? 0;
+    if (loss > QUEUE_LOSS) {
+      if (nowUs - this.lastCutUs >= Math.max(this.path.srttUs, 10_000)) {
+        this.scale = Math.max(MIN_SCALE, this.scale * CUT);
+        this.lastCutUs = nowUs;
+      }
+    } else if (loss === 0) {
+      this.scale = Math.min(1, this.scale + REGROW);
+    }
   }
 
   canSend(inflight: number, bytes: number): boolean {
@@ -90,6 +127,6 @@ export class InflightCap implements PathController {
   }
 
   telemetry(): Record<string, number | string> {
-    return { capBytes: Math.round(this.cap()) };
+    return { capBytes: Math.round(this.cap()), queueScale: Math.round(this.scale * 100) / 100 };
   }
 }

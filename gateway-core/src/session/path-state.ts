@@ -105,6 +105,9 @@ export class PathState {
   ackedBytesDelta = 0;
   /** Loss ratio of our packets on this path, from the peer's cumulative receive count. */
   lossRate = 0;
+  /** The latest loss sample (one per LOSS_SPAN packets) and how many there have been. */
+  lossSample = 0;
+  lossSamples = 0;
   private lossMarkSeq = 0;
   private lossMarkRcv = 0;
   /** Set when the path comes back from down: the next ack re-anchors the loss span instead of sampling it. */
@@ -227,6 +230,8 @@ export class PathState {
       const got = ack.rcvPackets - this.lossMarkRcv;
       const sample = Math.min(1, Math.max(0, 1 - got / sent));
       this.lossRate += (sample - this.lossRate) / (1 << this.ewmaShift);
+      this.lossSample = sample;
+      this.lossSamples++;
       this.lossMarkSeq = this.ackedSeq;
       this.lossMarkRcv = ack.rcvPackets;
     }

@@ -218,6 +218,8 @@ export class Session {
   private policyActive = false;
   private readonly capUsage: CapUsage;
   private lastCapSaveUs = 0;
+  /** Told after every pump (relay/: a sender that fills the queue when there is room). */
+  private roomListener: (() => void) | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     this.id = opts.sessionId;
@@ -240,6 +242,8 @@ export class Session {
           get minRttUs() { return state.minRttUs; },
           inflightBytes: () => state.inflightBytes(),
           get lossRate() { return state.lossRate; },
+          get lossSample() { return state.lossSample; },
+          get lossSamples() { return state.lossSamples; },
         },
         controller: undefined as unknown as PathController,
         peerRank: 0,
@@ -495,6 +499,27 @@ export class Session {
     return { selector, sender, receiver };
   }
 
+  /** Bytes waiting in the send queue for a path with room. */
+  backlogBytes(): number {
+    return this.queue.queuedBytes;
+  }
+
+  /** What the usable paths are measured to carry together, bytes per second (0: none measured yet). */
+  sendRateBytesPerSec(): number {
+    let r = 0;
+    for (const v of this.views) if (v.usable()) r += v.deliveryRate * 1e6;
+    return r;
+  }
+
+  /**
+   * `fn` runs after each pass that moves queued packets onto the paths (every ack, every tick,
+   * every send): a sender with its own buffer (the TCP relay) tops the queue up from there
+   * instead of flooding it. One listener; undefined removes it.
+   */
+  onRoom(fn: (() => void) | undefined): void {
+    this.roomListener = fn;
+  }
+
   /** Can this path take `bytes` more right now? */
   private hasRoom(p: SessionPath, bytes: number, now: number): boolean {
     return p.view.usable() && p.controller.canSend(p.state.inflightBytes(), bytes, now);
@@ -515,13 +540,14 @@ export class Session {
           if (x.dataSeq === 0) this.droppedUnsent++;
         },
       );
-      if (!q) return;
+      if (!q) break;
       if (!this.dispatch(q, now)) {
         // Nothing usable after all (paths changed state): it is lost, and counted.
         this.drops.add('no-path');
         if (q.dataSeq === 0) this.droppedUnsent++;
       }
     }
+    this.roomListener?.();
   }
 
   /**

@@ -14,6 +14,11 @@
 // the urgent pointer (0: a segment with URG set is sent as is). The TCP checksum travels
 // unchanged, so the endpoint still checks the rebuilt segment end to end.
 //
+//   kind 2 (relay):      a TCP relay frame (relay/frame.ts, IPv4 protocol 253) without its IPv4
+//                        header and ports: the relay header from its kind byte on, and the body
+// Relay frames have the same context (their IP id is always 0 and not carried); 24 bytes
+// become 3. With the TCP relay on, almost every bulk packet is a relay frame.
+//
 // Stateless per packet, so loss and reordering across paths cannot desynchronise it (unlike
 // RFC 1144 deltas). A flow's first packets announce its context, and it is compressed only once
 // those announcements had a round trip of the slowest path to arrive; a re-announce every 256
@@ -30,9 +35,20 @@ const FIELDS = 16;
 export const COMPRESSION_SAVES = 40 - PREFIX - FIELDS;
 const KIND_ANNOUNCE = 0;
 const KIND_COMPRESSED = 1;
+const KIND_RELAY = 2;
+const PROTO_TCP = 6;
+/** relay/frame.ts PROTO_RELAY (not imported: wire/ does not depend on relay/). */
+const PROTO_RELAY = 253;
+/** IPv4 header and ports of a relay frame, and its relay header after the ports (relay/frame.ts). */
+const RELAY_FIXED = 24;
+const RELAY_REST = 12;
+/** The smallest data body the codec accepts (wire/codec MIN_IP). */
+const MIN_DATA_BODY = 20;
 
 /** The fields of an IPv4/TCP packet that stay the same within a flow. */
 export interface TcpContext {
+  /** 6 (TCP) or 253 (a TCP relay frame). */
+  proto: number;
   tos: number;
   /** The IP flags and fragment offset field: 0 or DF (0x4000), nothing else is compressed. */
   frag: number;
@@ -43,22 +59,28 @@ export interface TcpContext {
   dport: number;
 }
 
-/** The context of an IPv4/TCP packet that can be compressed, or undefined (options, fragments, URG, not TCP). */
+/** The context of an IPv4/TCP packet or relay frame that can be compressed, or undefined (options, fragments, URG, other protocols). */
 export function contextOf(ip: Buffer): TcpContext | undefined {
-  if (ip.length < 40 || ip[0] !== 0x45 || ip[9] !== 6 || ip.readUInt16BE(2) !== ip.length) return undefined;
+  if (ip.length < 20 || ip[0] !== 0x45 || ip.readUInt16BE(2) !== ip.length) return undefined;
+  const proto = ip[9] as number;
   const frag = ip.readUInt16BE(6);
   if ((frag & ~0x4000) !== 0) return undefined;
+  if (proto === PROTO_RELAY) {
+    if (ip.length < RELAY_FIXED + RELAY_REST || ip.readUInt16BE(4) !== 0) return undefined;
+    return { proto, tos: ip[1] as number, frag, ttl: ip[8] as number, src: ip.readUInt32BE(12), dst: ip.readUInt32BE(16), sport: ip.readUInt16BE(20), dport: ip.readUInt16BE(22) };
+  }
+  if (proto !== PROTO_TCP || ip.length < 40) return undefined;
   const tcpLen = ((ip[32] as number) >> 4) * 4;
   if (tcpLen < 20 || 20 + tcpLen > ip.length) return undefined;
   if (((ip[33] as number) & 0x20) !== 0 || ip.readUInt16BE(38) !== 0) return undefined;
   return {
-    tos: ip[1] as number, frag, ttl: ip[8] as number,
+    proto, tos: ip[1] as number, frag, ttl: ip[8] as number,
     src: ip.readUInt32BE(12), dst: ip.readUInt32BE(16), sport: ip.readUInt16BE(20), dport: ip.readUInt16BE(22),
   };
 }
 
 function sameContext(a: TcpContext, b: TcpContext): boolean {
-  return a.tos === b.tos && a.frag === b.frag && a.ttl === b.ttl && a.src === b.src && a.dst === b.dst && a.sport === b.sport && a.dport === b.dport;
+  return a.proto === b.proto && a.tos === b.tos && a.frag === b.frag && a.ttl === b.ttl && a.src === b.src && a.dst === b.dst && a.sport === b.sport && a.dport === b.dport;
 }
 
 /** A flow's compression state on the sender (kept on its FlowState). */
@@ -118,13 +140,21 @@ export class HeaderCompressor {
       this.announcements++;
       return out.subarray(0, PREFIX + ip.length);
     }
+    // The codec takes no data body shorter than an IPv4 header: a short relay frame (an ACK,
+    // a FIN, a one-byte message) goes as it is.
+    if (context.proto === PROTO_RELAY && PREFIX + ip.length - RELAY_FIXED < MIN_DATA_BODY) return undefined;
+    hc.sinceAnnounce++;
+    this.compressed++;
+    if (context.proto === PROTO_RELAY) {
+      out[0] = KIND_RELAY;
+      ip.copy(out, PREFIX, RELAY_FIXED);
+      return out.subarray(0, PREFIX + ip.length - RELAY_FIXED);
+    }
     out[0] = KIND_COMPRESSED;
     ip.copy(out, PREFIX, 4, 6); // IP id
     ip.copy(out, PREFIX + 2, 24, 36); // seq, ack, offset+flags, window
     ip.copy(out, PREFIX + 14, 36, 38); // TCP checksum
     ip.copy(out, PREFIX + FIELDS, 40); // options and payload
-    hc.sinceAnnounce++;
-    this.compressed++;
     return out.subarray(0, PREFIX + FIELDS + ip.length - 40);
   }
 
@@ -171,9 +201,10 @@ export class HeaderDecompressor {
       this.remember(ctx, c);
       return ip;
     }
+    if (kind === KIND_RELAY) return this.relayFrame(ctx, body);
     if (kind !== KIND_COMPRESSED) return 'malformed-body';
     if (body.length < PREFIX + FIELDS) return 'malformed-body';
-    if (!this.known || this.known[ctx] !== 1) return 'unknown-context';
+    if (!this.known || this.known[ctx] !== PROTO_TCP) return this.known?.[ctx] ? 'malformed-body' : 'unknown-context';
     const rest = body.length - PREFIX - FIELDS;
     const tcpLen = ((body[PREFIX + 10] as number) >> 4) * 4;
     if (tcpLen < 20 || tcpLen - 20 > rest || 40 + rest > 65535) return 'malformed-body';
@@ -198,6 +229,28 @@ export class HeaderDecompressor {
     return ip;
   }
 
+  /** A relay frame rebuilt from its context: IPv4 header (id 0) and ports, then the rest as carried. */
+  private relayFrame(ctx: number, body: Buffer): Buffer | DecompressError {
+    if (body.length < PREFIX + RELAY_REST || body.length - PREFIX + RELAY_FIXED > 65535) return 'malformed-body';
+    if (!this.known || this.known[ctx] !== PROTO_RELAY) return this.known?.[ctx] ? 'malformed-body' : 'unknown-context';
+    const ip = Buffer.allocUnsafe(body.length - PREFIX + RELAY_FIXED);
+    const tt = this.tosTtl[ctx] as number;
+    ip[0] = 0x45;
+    ip[1] = tt >> 8;
+    ip.writeUInt16BE(ip.length, 2);
+    ip.writeUInt16BE(0, 4);
+    ip.writeUInt16BE(this.frag[ctx] as number, 6);
+    ip[8] = tt & 0xff;
+    ip[9] = PROTO_RELAY;
+    ip.writeUInt16BE(0, 10);
+    ip.writeUInt32BE(this.addr[2 * ctx] as number, 12);
+    ip.writeUInt32BE(this.addr[2 * ctx + 1] as number, 16);
+    ip.writeUInt32BE(this.ports[ctx] as number, 20);
+    body.copy(ip, RELAY_FIXED, PREFIX);
+    ip.writeUInt16BE(ipHeaderChecksum(ip), 10);
+    return ip;
+  }
+
   private remember(ctx: number, c: TcpContext): void {
     if (!this.known) {
       this.known = new Uint8Array(MAX_CONTEXTS);
@@ -206,7 +259,8 @@ export class HeaderDecompressor {
       this.addr = new Uint32Array(2 * MAX_CONTEXTS);
       this.ports = new Uint32Array(MAX_CONTEXTS);
     }
-    this.known[ctx] = 1;
+    // The protocol the context was announced for: a compressed packet of the other kind is malformed.
+    this.known[ctx] = c.proto;
     this.tosTtl[ctx] = (c.tos << 8) | c.ttl;
     this.frag[ctx] = c.frag;
     this.addr[2 * ctx] = c.src;

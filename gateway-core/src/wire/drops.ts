@@ -25,6 +25,9 @@ export const DROP_REASONS = [
   'not-ip', // packet from TUN that is not IPv4
   'forward-malformed', // replica-to-replica frame that does not parse (gateway-cloud/src/forward.ts)
   'forward-not-replica', // replica-to-replica frame from an address that is not a known replica
+  'relay-malformed', // TCP relay frame that does not parse, or names another connection than its stream's (relay/frame.ts)
+  'relay-window', // TCP relay data beyond the window the receiving side advertised
+  'relay-spoofed', // a packet read from the TUN device that claims to be a relay frame (protocol 253)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

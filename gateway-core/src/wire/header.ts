@@ -16,7 +16,7 @@
 //
 // Bodies (after TS1):
 //   data:  flowGap u16, dataSeq u48, then one IP packet (with Flags.Compressed: an announced or
-//          compressed TCP/IPv4 packet, wire/compress). flowGap is how far back the previous
+//          compressed TCP/IPv4 packet or TCP relay frame, wire/compress). flowGap is how far back the previous
 //          data sequence of the same flow is (0: none, the flow's first packet): the receiver
 //          keeps order per flow by it (receive/reorder), so one flow's gap holds back no other.
 //   ack:   ackedPathSeq u48, rcvPackets u48, rcvBytes u48, watermark u48 (each in 8 bytes),

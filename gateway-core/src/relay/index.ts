@@ -1,0 +1,4 @@
+export * from './frame.js';
+export * from './stream.js';
+export * from './relay.js';
+export * from './net.js';
