@@ -91,6 +91,46 @@ test('a backup path carries nothing while a primary is up, in either direction; 
   b.close();
 });
 
+test('a stalled primary still keeps the backup out: it delivers late, it has not gone', () => {
+  // A primary whose rate falls under a full queue is stalled (given no new data, its packets
+  // re-sent elsewhere), but it still answers. The backup tier waits for the primary to stop
+  // answering; before, a stalled primary let the re-sent packets onto the backup (the
+  // path-policy namespace test saw ~64 KB there while TCP relay filled the primaries).
+  const clock = new SimClock();
+  const links = [new SimLink(clock, 'main', { rateMbps: 20, delayMs: 20, queueBytes: 400_000 }), link(clock, 'spare', 20, 10)];
+  const { a, b } = pair(clock, links, { a: { pathPolicy: { spare: { tier: 'backup' } } } });
+  clock.advance(200_000);
+  let n = 0;
+  for (let ms = 0; ms < 4000; ms++) {
+    if (ms === 2000) links[0]!.setRate(0.5);
+    for (let k = 0; k < 1; k++) if (a.send(udp(n))) n++;
+    clock.advance(1000);
+  }
+  assert.ok(a.retransmitted > 0, 'the primary was stalled (its packets went again)');
+  assert.equal(a.status()[0]!.state, 'up', 'the slowed primary still answers');
+  assert.equal(a.status()[1]!.txDataBytes, 0, 'the backup carried data while the primary was up');
+  a.close();
+  b.close();
+});
+
+test('every packet a side sends on a path carries its tier, padded PMTU probes and their echoes too', () => {
+  // The peer applies the tier bits of the last packet it heard on a path. A probe echo or a
+  // padded probe without them read as "primary", and the backup took data until the next ack.
+  const clock = new SimClock();
+  const links = [link(clock, 'main', 20, 20), link(clock, 'spare', 20, 10)];
+  const { a, b } = pair(clock, links, { a: { pathPolicy: { spare: { tier: 'backup' } } } });
+  clock.advance(500_000);
+  assert.equal(b.status()[1]!.tier, 'backup', 'b learned the tier from a\'s packets');
+  assert.notEqual(b.sendPaddedProbe(1, 600), undefined, 'b probed the backup (a answers with an echo)');
+  clock.advance(40_000);
+  assert.equal(b.status()[1]!.tier, 'backup', 'after a\'s probe echo');
+  assert.notEqual(a.sendPaddedProbe(1, 600), undefined);
+  clock.advance(40_000);
+  assert.equal(b.status()[1]!.tier, 'backup', 'after a\'s padded probe');
+  a.close();
+  b.close();
+});
+
 test('never carries nothing; a secondary takes only what the primary cannot', () => {
   const clock = new SimClock();
   const links = [link(clock, 'p', 10, 20), link(clock, 's', 20, 20), link(clock, 'n', 50, 5)];

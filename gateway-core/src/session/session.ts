@@ -313,7 +313,7 @@ export class Session {
     if (this.closed || !p?.transport || size < PROBE_MIN_LEN) return undefined;
     const now = this.opts.clock.nowUs();
     const seq = p.state.nextSeq(0, now);
-    const dg = this.codec.encodeProbe(p.state.id, seq, wireTime(now), this.dataSeq, size - PROBE_MIN_LEN);
+    const dg = this.codec.encodeProbe(p.state.id, seq, wireTime(now), this.dataSeq, size - PROBE_MIN_LEN, this.tierFlags(p));
     p.state.counters.probesSent++;
     p.state.counters.txBytes += dg.length;
     return p.transport.send(dg) ? seq : undefined;
@@ -401,7 +401,9 @@ export class Session {
     if (!this.policyActive) return room;
     const all: PolicyPathInfo[] = this.paths.map((p) => ({
       id: p.state.id,
-      usable: p.view.usable(),
+      // A stalled path still delivers (late): it keeps a backup tier out as surely as an idle
+      // one. Only a path that stopped answering (suspect, down) lets the backup in.
+      usable: p.state.state === 'up' && !p.state.suspect && p.transport !== undefined,
       rank: Math.max(p.localRank, p.peerRank),
       srttUs: p.state.srttUs,
       cutoffUs: (this.policy[p.state.name]?.latencyCutoffMs ?? 0) * 1000,
@@ -811,7 +813,7 @@ export class Session {
   private sendProbeEcho(p: SessionPath, probeSeq: number, now: number): void {
     if (!p.transport) return;
     p.state.ackPendingPackets = 0;
-    const dg = this.codec.encodeAck(p.state.id, p.state.nextSeq(0, now), wireTime(now), { ...p.state.ackBody(this.dataSeq), ackedPathSeq: probeSeq }, Flags.ProbeEcho);
+    const dg = this.codec.encodeAck(p.state.id, p.state.nextSeq(0, now), wireTime(now), { ...p.state.ackBody(this.dataSeq), ackedPathSeq: probeSeq }, Flags.ProbeEcho | this.tierFlags(p));
     p.state.counters.txBytes += dg.length;
     p.state.counters.acksSent++;
     if (!p.transport.send(dg)) p.state.counters.sendErrors++;
