@@ -402,6 +402,7 @@ export class CloudGateway {
         })),
         reorder: cs.session.reorderStats(),
         retransmitted: cs.session.retransmitted, redundantCopies: cs.session.redundantCopyCounts(),
+        ...(cs.relay ? { relay: cs.relay.stats() } : {}),
       })),
       drops: () => this.drops.toJSON(),
       tunnel: () => (tunStatsOf(this.tun)),

@@ -127,7 +127,8 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
       delivered: 10, deliveredLate: 1, skipped: 2, heldNow: 0, heldBytes: 0,
       delayCounts: bucketCounts({ '0.5': 7, '5': 2, overflow: 1 }),
       spreadUs: 61_500, spreadCounts: bucketCounts({ '0.5': 3, '60': 5, '65': 20 }),
-    }, redundantCopies: { s2: 3, s4: 40 } }] as SessionView[],
+    }, redundantCopies: { s2: 3, s4: 40 },
+    relay: { active: 2, opened: 5, resets: { refused: 1 }, bytesSent: 9000, bytesResent: 120, bytesReceived: 4000 } }] as SessionView[],
   };
   const get = async (p: string) => {
     const r = await fetch(`http://127.0.0.1:${admin.port}${p}`);
@@ -194,6 +195,14 @@ describe('OpenTelemetry SDK to a real OTLP/HTTP JSON receiver', () => {
     const copies = (k: string) => receiver.points.filter((p) => p.metric === METRIC.redundantCopies && p.attributes['braid.redundancy.kind'] === k).at(-1)?.value;
     assert.equal(copies('s2'), 3);
     assert.equal(copies('s4'), 40);
+    // Split TCP: relayed connections now and opened, resets by reason, stream bytes by kind.
+    const last = (m: string, k?: string, v?: string) => receiver.points.filter((p) => p.metric === m && (k === undefined || p.attributes[k] === v)).at(-1)?.value;
+    assert.equal(last(METRIC.relayStreams), 2);
+    assert.equal(last(METRIC.relayOpened), 5);
+    assert.equal(last(METRIC.relayResets, 'braid.relay.reason', 'refused'), 1);
+    assert.equal(last(METRIC.relayBytes, 'braid.relay.kind', 'sent'), 9000);
+    assert.equal(last(METRIC.relayBytes, 'braid.relay.kind', 'resent'), 120);
+    assert.equal(last(METRIC.relayBytes, 'braid.relay.kind', 'received'), 4000);
     assert.equal(receiver.requests.find((r) => r.path === '/v1/metrics')?.headers['x-braid-test'], 'yes', 'OTEL_EXPORTER_OTLP_HEADERS sent');
   });
 

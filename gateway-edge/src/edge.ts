@@ -458,6 +458,7 @@ export class EdgeGateway {
       sessions: () => (this.session ? [{
         id: this.session.id, peer: this.cfg.control.cloud, paths: this.session.status(), carriers, reorder: this.session.reorderStats(),
         retransmitted: this.session.retransmitted, redundantCopies: this.session.redundantCopyCounts(),
+        ...(this.relay ? { relay: this.relay.stats() } : {}),
       }] : []),
       drops: () => ({ ...this.drops.toJSON(), ...this.uplink?.drops() }),
       tunnel: () => tunStatsOf(this.tun),

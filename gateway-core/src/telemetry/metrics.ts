@@ -36,6 +36,10 @@ export const METRIC = {
   delaySpread: 'braid.reorder.spread',
   delaySpreadPackets: 'braid.reorder.spread.packets',
   redundantCopies: 'braid.session.redundant_copies',
+  relayStreams: 'braid.relay.streams',
+  relayOpened: 'braid.relay.opened',
+  relayResets: 'braid.relay.resets',
+  relayBytes: 'braid.relay.bytes',
   drops: 'braid.drops',
   tunnelPackets: 'braid.tunnel.packets',
   tunnelBytes: 'braid.tunnel.bytes',
@@ -107,6 +111,10 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
   const spreadPackets = c(METRIC.delaySpreadPackets, '{packet}',
     'Data packets that arrived while the delay spread between the paths was at most braid.reorder.spread.le_ms (cumulative, like a Prometheus histogram)');
   const copies = c(METRIC.redundantCopies, '{packet}', 'Extra copies sent for redundancy (braid.redundancy.kind: s2 duplicates, s4 class)');
+  const relayStreams = g(METRIC.relayStreams, '{connection}', 'TCP connections relayed now (split TCP, docs/tcp-relay.md)');
+  const relayOpened = c(METRIC.relayOpened, '{connection}', 'TCP connections the relay opened');
+  const relayResets = c(METRIC.relayResets, '{connection}', 'Relayed TCP connections reset, by braid.relay.reason');
+  const relayBytes = c(METRIC.relayBytes, 'By', 'Relayed stream bytes, by braid.relay.kind: sent (first time), resent (repair), received (in order)');
   const drops = c(METRIC.drops, '{packet}', 'Datagrams and packets dropped, by reason');
   const tunPackets = c(METRIC.tunnelPackets, '{packet}', 'Packets through the TUN device, by direction');
   const tunBytes = c(METRIC.tunnelBytes, 'By', 'Bytes through the TUN device, by direction');
@@ -156,6 +164,15 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
         r.observe(copies, s.redundantCopies.s2, { ...a, 'braid.redundancy.kind': 's2' });
         r.observe(copies, s.redundantCopies.s4, { ...a, 'braid.redundancy.kind': 's4' });
       }
+      if (s.relay) {
+        const a = { 'braid.session.id': String(s.id), 'braid.peer': s.peer };
+        r.observe(relayStreams, s.relay.active, a);
+        r.observe(relayOpened, s.relay.opened, a);
+        for (const [reason, n] of Object.entries(s.relay.resets)) if (n !== undefined) r.observe(relayResets, n, { ...a, 'braid.relay.reason': reason });
+        r.observe(relayBytes, s.relay.bytesSent, { ...a, 'braid.relay.kind': 'sent' });
+        r.observe(relayBytes, s.relay.bytesResent, { ...a, 'braid.relay.kind': 'resent' });
+        r.observe(relayBytes, s.relay.bytesReceived, { ...a, 'braid.relay.kind': 'received' });
+      }
     }
     for (const [reason, n] of Object.entries(view.drops())) r.observe(drops, n, { 'braid.drop.reason': reason });
     const t = view.tunnel();
@@ -165,7 +182,7 @@ export function registerGatewayMetrics(meter: Meter, view: TelemetryView): Gatew
     r.observe(tunBytes, t.txBytes, { 'network.io.direction': 'transmit' });
   }, [rtt, minRtt, rate, inflight, up, sentBytes, recvBytes, sentPackets, recvPackets, paySent, payRecv, sendErrors, sessions,
     lossRate, delay, window, paced, retransmitted,
-    delivered, late, skipped, held, reorderDelay, spreadNow, spreadPackets, copies, drops, tunPackets, tunBytes]);
+    delivered, late, skipped, held, reorderDelay, spreadNow, spreadPackets, copies, relayStreams, relayOpened, relayResets, relayBytes, drops, tunPackets, tunBytes]);
 
   const rpc: Histogram = meter.createHistogram(METRIC.rpcDuration, {
     unit: 's',

@@ -27,6 +27,20 @@ export interface ReorderView {
   spreadCounts?: number[];
 }
 
+/** Split TCP (relay/, docs/tcp-relay.md): the session's relayed connections. */
+export interface RelayView {
+  /** Connections relayed now. */
+  active: number;
+  /** Connections opened since the session started. */
+  opened: number;
+  /** Connections reset, by reason (refused, limit, timeout, peer, ...). */
+  resets: Partial<Record<string, number>>;
+  /** Stream bytes sent to the peer for the first time, sent again (repair), and received in order. */
+  bytesSent: number;
+  bytesResent: number;
+  bytesReceived: number;
+}
+
 export interface SessionView {
   id: number;
   /** The other side: the edge id (cloud) or the cloud's control address (edge). */
@@ -39,6 +53,8 @@ export interface SessionView {
   retransmitted?: number;
   /** Extra copies sent for redundancy: S2-8 duplicates of important packets, and the S4 class's copies beyond the first. */
   redundantCopies?: { s2: number; s4: number };
+  /** The session's TCP relay, when it relays. */
+  relay?: RelayView;
 }
 
 export interface TunnelView {
