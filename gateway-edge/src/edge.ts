@@ -174,10 +174,7 @@ export class EdgeGateway {
         else s.send(p);
       }
     });
-    // The relay listener only when the cloud relays too: otherwise client TCP stays end to end.
-    if (cfg.dataPlane.tcpRelay.enabled && r.tcpRelay) this.relayListener = await startRelayListener(cfg.dataPlane.tcpRelay.port, () => this.relay, this.log);
-    this.plan = planFrom(cfg, this.tun.name, this.relayListener?.port);
-    await installInterception(this.plan, this.log);
+    await this.intercept();
     this.started = true;
     this.watchdog = setInterval(() => this.checkSession(), WATCHDOG_TICK_MS);
     this.watchdog.unref();
@@ -187,6 +184,28 @@ export class EdgeGateway {
       attributes: { 'braid.tunnel.address': r.tunnelAddress, 'braid.cloud': cfg.control.cloud },
     });
     this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress, mtu, data: `${r.dataEndpoint.host || parseHostPort(cfg.control.cloud).host}:${r.dataEndpoint.port}` }, 'edge started');
+  }
+
+  /**
+   * Put the interception rules in force for the current cloud's answer. Client TCP goes to the
+   * relay only when this edge and the cloud both relay (Hello's tcp_relay); otherwise it stays
+   * end to end. A re-established session may come from a cloud that answers differently, so this
+   * runs again after each Hello and changes the rules only when the answer changed.
+   */
+  private async intercept(): Promise<void> {
+    if (!this.tun) return;
+    const rc = this.cfg.dataPlane.tcpRelay;
+    const relaying = rc.enabled && this.reply?.tcpRelay === true;
+    if (relaying && !this.relayListener) this.relayListener = await startRelayListener(rc.port, () => this.relay, this.log);
+    const plan = planFrom(this.cfg, this.tun.name, relaying ? this.relayListener?.port : undefined);
+    if (this.plan && this.plan.relayPort === plan.relayPort) return;
+    this.plan = plan;
+    // Redirect removed before the listener closes: no client connection is sent to a closed port.
+    await installInterception(plan, this.log);
+    if (!relaying && this.relayListener) {
+      await this.relayListener.close();
+      this.relayListener = undefined;
+    }
   }
 
   /** The session for a Hello reply: tunnel address, session, one raced path per carrier. */
@@ -251,7 +270,8 @@ export class EdgeGateway {
   /**
    * Re-establishment: when no path has been up for REHELLO_AFTER_MS (the cloud restarted and
    * forgot the session, or every carrier was gone long enough), say Hello again over whichever
-   * carrier routes to the control plane and rebuild the session; the interception rules stay.
+   * carrier routes to the control plane and rebuild the session; the interception rules stay,
+   * except the TCP relay's redirect, which follows the new cloud's answer (intercept).
    */
   private checkSession(): void {
     const s = this.session;
@@ -290,6 +310,7 @@ export class EdgeGateway {
       span.end();
       if (this.stopping) return;
       await this.openSession(r);
+      await this.intercept();
       this.telemetry?.event({ kind: 'session.established', sessionId: r.sessionId, message: `session ${r.sessionId} re-established (tunnel ${r.tunnelAddress})` });
       this.log.info({ session: r.sessionId, tunnelAddress: r.tunnelAddress }, 'session re-established');
     } catch (e) {

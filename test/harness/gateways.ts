@@ -31,6 +31,8 @@ export interface GatewayStatus {
   paths: PathStatus[];
   tunnel: { rxPackets: number; txPackets: number; rxBytes: number; txBytes: number };
   drops: Record<string, number>;
+  /** Edge only: the TCP relay's counts (docs/tcp-relay.md); null while the session does not relay. */
+  tcpRelay?: { active: number; opened: number; accepted: number; refused: number } | null;
 }
 
 /** A YAML-able config tree; overrides are deep-merged into the defaults (arrays replace). */
