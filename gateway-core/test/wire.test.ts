@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { SessionCodec, peekSessionId } from '../src/wire/codec.js';
 import { ReplayWindow } from '../src/wire/replay.js';
 import {
-  DATA_OVERHEAD, MAX_DATAGRAM, MAX_NACK_RANGES, NACK_FIXED_LEN, NACK_RANGE_LEN, OUTER_LEN, PacketType, TAG_LEN, TS_LEN, writeOuter, writeU48,
+  ACK_BODY_LEN, DATA_OVERHEAD, Flags, MAX_DATAGRAM, MAX_NACK_RANGES, NACK_FIXED_LEN, NACK_RANGE_LEN, OUTER_LEN, PacketType, TAG_LEN, TS_LEN,
+  writeAckBody, writeOuter, writeU48,
 } from '../src/wire/header.js';
 import { Sealer } from '../src/wire/aead.js';
 import { DropCounters } from '../src/wire/drops.js';
@@ -40,6 +41,20 @@ test('data, ack and probe round-trip through seal and open', () => {
   assert.ok(a.ok && a.packet.type === PacketType.Ack);
   assert.deepEqual(a.packet.ack, ack);
   assert.equal(a.packet.ts1, 42);
+
+  // An ack for another path's data (Flags.AckFor): the acked path's id travels after the body.
+  const other = rx.decode(tx.encodeAck(1, 8, 44, { ...ack, forPath: 2 }, 0x10));
+  assert.ok(other.ok && other.packet.type === PacketType.Ack);
+  assert.deepEqual(other.packet.ack, { ...ack, forPath: 2 });
+  assert.equal(other.packet.header.flags, 0x10 | Flags.AckFor, 'tier bits kept, AckFor set');
+  // The flag without the extra byte (or an ordinary ack claiming it) is a malformed body.
+  const sealer = new Sealer(k1);
+  const forged = Buffer.alloc(OUTER_LEN + TS_LEN + ACK_BODY_LEN + TAG_LEN);
+  writeOuter(forged, { type: PacketType.Ack, flags: Flags.AckFor, pathId: 1, sessionId: 0xdeadbeef, keyId: 0, pathSeq: 9 });
+  const body = Buffer.alloc(TS_LEN + ACK_BODY_LEN);
+  writeAckBody(body, TS_LEN, ack);
+  const bad = rx.decode(sealer.sealInto(forged, [body]));
+  assert.deepEqual(bad, { ok: false, reason: 'malformed-body' });
 
   const p = rx.decode(tx.encodeProbe(2, 8, 43, 1234, 100));
   assert.ok(p.ok && p.packet.type === PacketType.Probe);

@@ -43,6 +43,8 @@ export interface PathCounters {
   txDataBytes: number; // IP payload bytes sent as data
   rxDataBytes: number; // IP payload bytes received as data
   acksSent: number;
+  /** Acks for this path's data sent on another carrier (Session.ackCarrier). */
+  acksRerouted: number;
   acksReceived: number;
   probesSent: number;
   sendErrors: number;
@@ -133,7 +135,7 @@ export class PathState {
 
   readonly counters: PathCounters = {
     txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, txDataBytes: 0, rxDataBytes: 0,
-    acksSent: 0, acksReceived: 0, probesSent: 0, sendErrors: 0,
+    acksSent: 0, acksRerouted: 0, acksReceived: 0, probesSent: 0, sendErrors: 0,
   };
 
   constructor(readonly id: number, readonly name: string, replayWindow = 8192) {
@@ -214,8 +216,12 @@ export class PathState {
     this.lossRebase = true;
   }
 
-  /** Process an ack for our sends on this path (S3-1 timestamps, delivery rate). */
-  onAck(ack: AckBody, ts3: number, nowUs: number): void {
+  /**
+   * Process an ack for our sends on this path (S3-1 timestamps, delivery rate). `viaOtherPath`:
+   * it came on another carrier (Flags.AckFor), so its timestamps span this path's one way and
+   * that carrier's other way: no round-trip sample from it.
+   */
+  onAck(ack: AckBody, ts3: number, nowUs: number, viaOtherPath = false): void {
     this.counters.acksReceived++;
     if (ack.ackedPathSeq > this.sentSeq) return; // acks something we never sent: ignore
     if (ack.ackedPathSeq > this.ackedSeq) this.ackedSeq = ack.ackedPathSeq;
@@ -238,7 +244,7 @@ export class PathState {
     // S3-2: D = (TS4 - TS1) - (TS3 - TS2); each difference uses one clock.
     const ts4 = wireTime(nowUs);
     const d = wireTimeDiff(ts4, ack.echoTs1) - wireTimeDiff(ts3, ack.ts2);
-    if (d >= 0 && d < 30_000_000) this.observeRtt(d);
+    if (!viaOtherPath && d >= 0 && d < 30_000_000) this.observeRtt(d);
     this.ackedBytesDelta = 0;
     if (ack.rcvBytes >= this.peerRcvBytes) {
       this.ackedBytesDelta = ack.rcvBytes - this.peerRcvBytes;

@@ -9,7 +9,7 @@ import { type Clock, wireTime } from '../clock.js';
 import { SessionCodec } from '../wire/codec.js';
 import { DropCounters } from '../wire/drops.js';
 import { HeaderCompressor, HeaderDecompressor } from '../wire/compress.js';
-import { DATA_OVERHEAD, Flags, PacketType, TIER_SHIFT } from '../wire/header.js';
+import { DATA_OVERHEAD, Flags, PacketType, TIER_SHIFT, type AckBody } from '../wire/header.js';
 import type { Path } from '../path/path.js';
 import { PathState, type PathStateName } from './path-state.js';
 import { SessionTimers } from './timers.js';
@@ -159,6 +159,8 @@ export interface PathStatus {
   tier?: string;
   /** Bytes counted against the carrier's data cap in this billing period. */
   capUsedBytes?: number;
+  /** Acks for this path's data sent on another carrier while our sends on it were stalled (Session.ackCarrier). */
+  acksRerouted?: number;
 }
 
 interface SessionPath {
@@ -172,6 +174,8 @@ interface SessionPath {
   localRank: number;
   /** Wire bytes (sent + received) already added to the carrier's data-cap count. */
   capCounted: number;
+  /** The acks for this path's data go on another carrier now (Session.ackCarrier). */
+  acksElsewhere: boolean;
 }
 
 export class Session {
@@ -249,6 +253,7 @@ export class Session {
         peerRank: 0,
         localRank: 0,
         capCounted: 0,
+        acksElsewhere: false,
       };
       const cc = opts.congestion ?? 'inflight-cap';
       sp.controller = typeof cc === 'function' ? cc(sp.view)
@@ -710,6 +715,10 @@ export class Session {
     }
     switch (pkt.type) {
       case PacketType.Ack:
+        if (pkt.ack.forPath !== undefined) {
+          this.onAckForOtherPath(pkt.ack, pkt.ts1, p, now);
+          break;
+        }
         p.state.onAck(pkt.ack, pkt.ts1, now);
         if (pkt.header.flags & Flags.ProbeEcho) this.opts.pmtu?.probeEchoed(p.state.id, pkt.ack.ackedPathSeq);
         p.controller.onAck?.(p.state.lastRttUs, p.state.ackedBytesDelta, now);
@@ -723,7 +732,7 @@ export class Session {
       case PacketType.Probe:
         p.state.observeWatermark(pkt.watermark);
         if (pkt.padding > 0) this.sendProbeEcho(p, pkt.header.pathSeq, now);
-        else this.sendAck(p, now);
+        else this.sendAck(p, now, true);
         this.reorder.flush(now);
         break;
       case PacketType.Data: {
@@ -797,16 +806,73 @@ export class Session {
     return resendAfter + fastest + 2 * ackUs + (this.opts.tickUs ?? 5000);
   }
 
-  private sendAck(p: SessionPath, now: number): void {
+  /** Acknowledge what arrived on `p`. `ownPath`: the answer to a probe, which must come back on the probed path. */
+  private sendAck(p: SessionPath, now: number, ownPath = false): void {
     if (!p.transport) return;
     p.state.ackPendingPackets = 0;
+    const via = ownPath ? p : this.ackCarrier(p);
+    if (!ownPath) p.acksElsewhere = via !== p;
+    const body = p.state.ackBody(this.dataSeq);
+    if (via !== p) {
+      body.forPath = p.state.id;
+      p.state.counters.acksRerouted++;
+    }
     // Acks are not counted in flight: the peer does not ack acks, and they must not make this
-    // path look busy to the scheduler.
-    const seq = p.state.nextSeq(0, now);
-    const dg = this.codec.encodeAck(p.state.id, seq, wireTime(now), p.state.ackBody(this.dataSeq), this.tierFlags(p));
-    p.state.counters.txBytes += dg.length;
+    // path look busy to the scheduler. The bytes count on the carrier that carries them.
+    const seq = via.state.nextSeq(0, now);
+    const dg = this.codec.encodeAck(via.state.id, seq, wireTime(now), body, this.tierFlags(via));
+    via.state.counters.txBytes += dg.length;
     p.state.counters.acksSent++;
-    if (!p.transport.send(dg)) p.state.counters.sendErrors++;
+    if (!(via.transport as Path).send(dg)) via.state.counters.sendErrors++;
+  }
+
+  /**
+   * The path that carries the acks for `p`'s data: `p` itself, unless our own sends on `p` are
+   * stalled or suspect. Then `p`'s direction toward the peer is congested (a carrier's uplink
+   * that collapsed under a healthy downlink), and acks queued behind it would starve `p`'s
+   * data from the peer of acks: the peer's in-flight cap fills and the downlink goes unused
+   * for seconds (the three-lte bench trace: 1.8 s). They take the up path with the smallest
+   * round trip that is neither stalled nor suspect, and no more restricted by policy than `p`.
+   */
+  private ackCarrier(p: SessionPath): SessionPath {
+    if (!p.state.stalled && !p.state.suspect && !(p.state.srttUs > stallAfterUs(p.state.minRttUs))) return p;
+    const rank = Math.max(p.localRank, p.peerRank);
+    let best: SessionPath | undefined;
+    for (const q of this.paths) {
+      if (q === p || !q.transport || q.state.state !== 'up' || q.state.stalled || q.state.suspect) continue;
+      if (Math.max(q.localRank, q.peerRank) > rank || !(q.state.srttUs > 0)) continue;
+      if (!best || q.state.srttUs < best.state.srttUs) best = q;
+    }
+    return best ?? p;
+  }
+
+  /**
+   * An ack for another path's data that came on this carrier (Flags.AckFor): the acked path's
+   * own direction toward us is congested. It acknowledges that path's data as an ack on the
+   * path itself would, except for the round trip (it does not measure the path's), and the
+   * acked data counts as the path answering, so a path whose acks come elsewhere is not
+   * called suspect for it.
+   */
+  private onAckForOtherPath(ack: AckBody, ts3: number, via: SessionPath, now: number): void {
+    const t = ack.forPath === undefined ? undefined : this.paths[ack.forPath];
+    if (!t || t === via) {
+      this.drops.add('unknown-path');
+      return;
+    }
+    const before = t.state.ackedSeq;
+    t.state.onAck(ack, ts3, now, true);
+    if (t.state.ackedSeq > before) {
+      // Answered up to the acked packet: what waits for an answer now is what was sent after it.
+      const age = t.state.oldestUnackedAgeUs(now);
+      t.state.expectSinceUs = age > 0 ? now - age : -1;
+      t.state.suspect = false;
+    }
+    t.controller.onAck?.(t.state.lastRttUs, t.state.ackedBytesDelta, now);
+    // The watermark (the peer's data sequence when it sent this) bounds what can still come on
+    // the carrier it travelled on (each carrier is first in, first out), not on the acked path.
+    via.state.observeWatermark(ack.watermark);
+    this.reorder.flush(now);
+    this.pump(now);
   }
 
   /** Answer a padded probe: an ack naming exactly that probe (path MTU discovery, wire Flags.ProbeEcho). */
@@ -846,6 +912,10 @@ export class Session {
     for (const p of this.paths) {
       const s = p.state;
       if (s.ackPendingPackets > 0 && now - s.ackPendingSinceUs >= ackUs) this.sendAck(p, now);
+      // Acks start going elsewhere: the last ones are likely still queued on this path's
+      // congested direction, and the peer may be waiting for them with its cap full. Say it
+      // again on the other carrier now, not at the next data packet (which may never come).
+      else if (!p.acksElsewhere && s.rcvHighestSeq > 0 && this.ackCarrier(p) !== p) this.sendAck(p, now);
       if (!p.transport) continue;
       const heard = Number.isFinite(s.lastRecvUs) ? s.lastRecvUs : this.startedUs;
       const silent = now - heard;
@@ -938,6 +1008,7 @@ export class Session {
         sendErrors: s.counters.sendErrors,
         controller: p.controller.telemetry?.() ?? {},
         tier: ['primary', 'secondary', 'backup', 'never'][Math.max(p.localRank, p.peerRank)] as string,
+        acksRerouted: s.counters.acksRerouted,
         capUsedBytes: this.capUsage.used(s.name, this.policy[s.name]?.billingDay ?? 1),
       };
     });

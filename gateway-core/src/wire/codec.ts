@@ -2,7 +2,7 @@
 // either a parsed packet or the reason it was refused (counted by the caller).
 import { Opener, Sealer } from './aead.js';
 import {
-  ACK_BODY_LEN, DATA_BODY_LEN, MAX_DATAGRAM, OUTER_LEN, PROBE_BODY_LEN, PacketType, TAG_LEN, TS_LEN,
+  ACK_BODY_LEN, DATA_BODY_LEN, Flags, MAX_DATAGRAM, OUTER_LEN, PROBE_BODY_LEN, PacketType, TAG_LEN, TS_LEN,
   nackBodyLength, readAckBody, readDataBody, readNackBody, readOuter, readU48, writeAckBody, writeDataBody, writeNackBody, writeOuter, writeU48,
   type AckBody, type NackBody, type OuterHeader,
 } from './header.js';
@@ -43,12 +43,14 @@ export class SessionCodec {
     return this.sealer.sealInto(out, [pre, ip]);
   }
 
+  /** An ack with `ack.forPath` set acknowledges that path's data while it travels on `pathId` (Flags.AckFor). */
   encodeAck(pathId: number, pathSeq: number, ts1: number, ack: AckBody, flags = 0): Buffer {
-    const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + ACK_BODY_LEN + TAG_LEN);
-    writeOuter(out, this.header(PacketType.Ack, pathId, pathSeq, flags));
+    const other = ack.forPath !== undefined;
+    const out = Buffer.allocUnsafe(OUTER_LEN + TS_LEN + ACK_BODY_LEN + (other ? 1 : 0) + TAG_LEN);
+    writeOuter(out, this.header(PacketType.Ack, pathId, pathSeq, other ? flags | Flags.AckFor : flags & ~Flags.AckFor));
     this.tsBuf.writeUInt32BE(ts1 >>> 0, 0);
     writeAckBody(this.tsBuf, TS_LEN, ack);
-    return this.sealer.sealInto(out, [this.tsBuf]);
+    return this.sealer.sealInto(out, other ? [this.tsBuf, Buffer.of(ack.forPath as number)] : [this.tsBuf]);
   }
 
   encodeProbe(pathId: number, pathSeq: number, ts1: number, watermark: number, padding = 0, flags = 0): Buffer {
@@ -90,8 +92,10 @@ export class SessionCodec {
         return { ok: true, packet: { type: PacketType.Data, header: h, ts1, dataSeq, flowGap, payload: pt.subarray(TS_LEN + DATA_BODY_LEN) } };
       }
       case PacketType.Ack: {
-        const ack = readAckBody(pt, TS_LEN);
+        const other = (h.flags & Flags.AckFor) !== 0;
+        const ack = readAckBody(other ? pt.subarray(0, pt.length - 1) : pt, TS_LEN);
         if (!ack) return { ok: false, reason: 'malformed-body' };
+        if (other) ack.forPath = pt[pt.length - 1] as number;
         return { ok: true, packet: { type: PacketType.Ack, header: h, ts1, ack } };
       }
       case PacketType.Probe: {

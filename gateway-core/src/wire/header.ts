@@ -54,7 +54,15 @@ export enum PacketType {
 }
 
 export const Flags = {
+  /** On a data packet: an S2-8 duplicate. */
   Redundant: 0x01,
+  /**
+   * On an ack (the same bit as Redundant, which acks never carry): it acknowledges another
+   * path's data, whose path id is one byte after the ack body. A receiver whose uplink on a
+   * carrier is congested acknowledges that carrier's downlink over another carrier, so the
+   * downlink is not starved of acks (session: Session.ackCarrier).
+   */
+  AckFor: 0x01,
   Retransmit: 0x02,
   Urgent: 0x04,
   /** The S4 low-latency class: its own sequence space, exactly-once, NACK repair (redundant/). */
@@ -95,6 +103,8 @@ export const DATA_OVERHEAD = OUTER_LEN + TS_LEN + DATA_BODY_LEN + TAG_LEN;
 export const PROBE_MIN_LEN = OUTER_LEN + TS_LEN + PROBE_BODY_LEN + TAG_LEN;
 
 export interface AckBody {
+  /** Set when the ack travels on another path than the one it acknowledges (Flags.AckFor). */
+  forPath?: number;
   ackedPathSeq: number;
   rcvPackets: number;
   rcvBytes: number;
