@@ -319,3 +319,32 @@ test('an ack for another path that names no path, or the path it came on, is a c
   a.close();
   b.close();
 });
+
+test('a stalled path whose last packets were lost is probed, so it carries data again while the peer keeps sending on it', () => {
+  // No later ack passes a stalled path's lost tail (it gets no new data), and as long as the
+  // peer sends on the path (a TCP relay's acks do) it is neither silent nor idle. It stayed
+  // stalled for good: the path-policy namespace test's backup carrier froze a relayed
+  // download at 4-8 MB of 16 for a minute. One path here, so a stuck path stops everything.
+  const clock = new SimClock();
+  const links = [new SimLink(clock, 'only', { rateMbps: 20, delayMs: 20, queueBytes: 200_000 })];
+  const { a, b, gotB } = pair(clock, links);
+  clock.advance(200_000);
+  let sent = 0;
+  let up = 0;
+  let atRestore = 0;
+  for (let ms = 0; ms < 3000; ms++) {
+    if (ms === 1000) links[0]!.aToB.blackhole = true; // a's sends are lost: a's path stalls
+    if (ms === 1400) {
+      links[0]!.aToB.blackhole = false;
+      atRestore = gotB.length;
+    }
+    for (let k = 0; k < 1; k++) if (a.send(ipPacket(sent))) sent++; // 9.6 Mbit/s
+    if (ms % 5 === 0) b.send(ipPacket(1_000_000 + up++, 100)); // b keeps sending on the path
+    clock.advance(1000);
+  }
+  const after = gotB.filter((x) => x < 1_000_000).length - atRestore;
+  assert.ok(after > 1200, `a's data flowed again after the outage: ${after} packets in 1.6 s`);
+  assert.equal(a.status()[0]!.state, 'up');
+  a.close();
+  b.close();
+});

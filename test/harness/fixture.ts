@@ -37,7 +37,9 @@ export async function startTunnelFixture(opts: TunnelFixtureOptions): Promise<Tu
     await parts.gw?.stop();
     await parts.nginx?.stop();
     await parts.topo?.destroy();
-    await rm(dir, { recursive: true, force: true });
+    // BRAID_KEEP_TEST_DIR=1 keeps the run directory (gateway logs, configs) for a post-mortem.
+    if (process.env.BRAID_KEEP_TEST_DIR === '1') console.log(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   };
   try {
     const topo = await createTopology({ carriers: opts.carriers });

@@ -83,6 +83,8 @@ export class PathState {
 
   // ---- what the peer acknowledged of our sends
   ackedSeq = 0;
+  /** When an ack last acknowledged something new. */
+  ackedAtUs = -Infinity;
   private peerRcvBytes = 0;
   private readonly rateT = new Float64Array(RATE_SAMPLES);
   private readonly rateB = new Float64Array(RATE_SAMPLES);
@@ -224,7 +226,10 @@ export class PathState {
   onAck(ack: AckBody, ts3: number, nowUs: number, viaOtherPath = false): void {
     this.counters.acksReceived++;
     if (ack.ackedPathSeq > this.sentSeq) return; // acks something we never sent: ignore
-    if (ack.ackedPathSeq > this.ackedSeq) this.ackedSeq = ack.ackedPathSeq;
+    if (ack.ackedPathSeq > this.ackedSeq) {
+      this.ackedSeq = ack.ackedPathSeq;
+      this.ackedAtUs = nowUs;
+    }
     // Loss over at least LOSS_SPAN packets: what we sent up to the acked sequence against
     // what the peer says it received (both count every packet type).
     if (this.lossRebase) {

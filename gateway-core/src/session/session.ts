@@ -933,7 +933,14 @@ export class Session {
           // A silent path may have lost what it carries: each packet goes again, duplicated
           // where that pays (S2-8 with F). A stalled one still delivers, only late: one copy.
           if ((s.suspect || s.stalled) && !wasOut) this.retransmitFrom(p, now, false, silentTooLong ? this.retransmitF : 0);
-          if (silent > deadUs / 3 && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
+          // A stalled path gets no new data, so if its last packets were lost no later ack will
+          // ever pass them, and it would stay stalled for as long as the peer keeps sending on
+          // it (a relay's acks do). Once its acks stop advancing for a round trip, a probe's
+          // answer acknowledges everything sent before it. (Not while they advance: a draining
+          // path is not stuck, and an answer that empties it makes it look idle to the rate
+          // estimator, which then keeps the old rate after a capacity drop.)
+          const stuck = s.stalled && now - s.ackedAtUs >= Math.max(s.srttUs, SUSPECT_PROBE_US);
+          if ((silent > deadUs / 3 || stuck) && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
           if (silent > deadUs && waiting > Math.min(deadUs, Math.max(SUSPECT_PROBE_US * 2, 1.5 * s.srttUs))) this.pathDown(p, now, silent);
         } else {
           s.suspect = false;

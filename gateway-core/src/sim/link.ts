@@ -26,7 +26,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-class Direction {
+export class Direction {
   private busyUntil = 0;
   /** Rate now, Mbit/s (a step change is a call to SimLink.setRate). */
   rateMbps: number;
@@ -34,6 +34,8 @@ class Direction {
   delivered = 0;
   dropped = 0;
   deliveredBytes = 0;
+  /** Drop everything sent this way from now on (a one-way outage; the other direction is unaffected). */
+  blackhole = false;
 
   constructor(private readonly clock: Clock, private readonly link: SimLink, private readonly opts: SimLinkOptions, seed: number) {
     this.rand = prng(seed);
@@ -42,7 +44,7 @@ class Direction {
 
   carry(d: Buffer, to: SimEnd): void {
     const now = this.clock.nowUs();
-    if (!this.link.up) {
+    if (!this.link.up || this.blackhole) {
       this.dropped++;
       return;
     }
