@@ -444,8 +444,14 @@ export class EdgeGateway {
     if (this.tun && !this.tun.write(ip)) this.drops.add('tun-full');
   }
 
+  /**
+   * Ready to carry client traffic: a session with a path up and the interception in force. Not
+   * during a re-Hello, which may still be changing the relay's redirect (intercept): a client
+   * connection begun while the rules are being replaced can be tracked on the wrong route
+   * and hang (the re-establishment test's curl did, 1 run in 2-4).
+   */
   isReady(): boolean {
-    return this.started && !!this.session && this.session.status().some((p) => p.state === 'up');
+    return this.started && !this.rehelloing && !!this.session && this.session.status().some((p) => p.state === 'up');
   }
 
   status(): EdgeStatus {

@@ -853,7 +853,8 @@ export class Session {
    * own direction toward us is congested. It acknowledges that path's data as an ack on the
    * path itself would, except for the round trip (it does not measure the path's), and the
    * acked data counts as the path answering, so a path whose acks come elsewhere is not
-   * called suspect for it.
+   * called suspect for it (the next tick decides; a path already suspect stays so until then,
+   * or new data could go to a dead carrier between ticks).
    */
   private onAckForOtherPath(ack: AckBody, ts3: number, via: SessionPath, now: number): void {
     const t = ack.forPath === undefined ? undefined : this.paths[ack.forPath];
@@ -867,7 +868,6 @@ export class Session {
       // Answered up to the acked packet: what waits for an answer now is what was sent after it.
       const age = t.state.oldestUnackedAgeUs(now);
       t.state.expectSinceUs = age > 0 ? now - age : -1;
-      t.state.suspect = false;
     }
     t.controller.onAck?.(t.state.lastRttUs, t.state.ackedBytesDelta, now);
     // The watermark (the peer's data sequence when it sent this) bounds what can still come on
