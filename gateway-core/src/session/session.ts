@@ -828,13 +828,14 @@ export class Session {
 
   /**
    * The path that carries the acks for `p`'s data: `p` itself, unless our own sends on `p` are
-   * stalled or suspect. (Also when `p`'s round trip exceeded what a full path needs: that
-   * moved acks off paths whose downlink queue inflated it, and three-lte-multi fell from
-   * 0.75-0.84 to 0.53-0.75 in 4 interleaved pairs.) Then `p`'s direction toward the peer is congested (a carrier's uplink
+   * stalled or suspect. Then `p`'s direction toward the peer is congested (a carrier's uplink
    * that collapsed under a healthy downlink), and acks queued behind it would starve `p`'s
    * data from the peer of acks: the peer's in-flight cap fills and the downlink goes unused
    * for seconds (the three-lte bench trace: 1.8 s). They take the up path with the smallest
    * round trip that is neither stalled nor suspect, and no more restricted by policy than `p`.
+   * (Not also when `p`'s round trip exceeds what a full path needs: that moved acks off paths
+   * whose downlink queue inflated it, and three-lte-multi fell from 0.75-0.84 to 0.53-0.75 in
+   * 4 interleaved pairs.)
    */
   private ackCarrier(p: SessionPath): SessionPath {
     if (!p.state.stalled && !p.state.suspect) return p;
