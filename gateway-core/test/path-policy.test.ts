@@ -113,6 +113,36 @@ test('a stalled primary still keeps the backup out: it delivers late, it has not
   b.close();
 });
 
+test('what a stalled path had in flight is re-sent on it once it drains, when the policy allows no other path', () => {
+  // Re-sent copies avoid the path they left. When the policy allows no other path (the
+  // primary is the only one; the spare is a backup, kept out while the primary answers),
+  // they waited for a path that could never take them, forever: the queue never emptied and
+  // the TCP relay above, which waits for a short queue, stopped (the path-policy namespace
+  // test's download hung at 16 of 16.8 MB with 127 KB of copies queued at the cloud).
+  const clock = new SimClock();
+  const links = [new SimLink(clock, 'main', { rateMbps: 20, delayMs: 20, queueBytes: 400_000 }), link(clock, 'spare', 20, 10)];
+  const { a, b, gotB } = pair(clock, links, { a: { pathPolicy: { spare: { tier: 'backup' } } } });
+  clock.advance(200_000);
+  let n = 0;
+  for (let ms = 0; ms < 3000; ms++) {
+    if (ms === 1500) links[0]!.setRate(0.5);
+    for (let k = 0; k < 1; k++) if (a.send(udp(n))) n++;
+    clock.advance(1000);
+  }
+  assert.ok(a.retransmitted > 0, 'the primary was stalled (its packets were queued to go again)');
+  // The offered load stops; the primary drains at its low rate and is no longer stalled.
+  links[0]!.setRate(20);
+  clock.advance(5_000_000);
+  assert.equal(a.status()[1]!.txDataBytes, 0, 'the backup carried no data while the primary was up');
+  assert.equal(a.engineStats().queued, 0, `copies still queued: ${a.engineStats().queued}`);
+  // What the slow primary could not take in time expired unsent (counted); the rest arrived.
+  const dropped = a.engineStats().droppedUnsent;
+  assert.equal(new Set(gotB).size, gotB.length, 'nothing delivered twice');
+  assert.equal(gotB.length + dropped, n, `delivered ${gotB.length} + expired unsent ${dropped} of ${n}`);
+  a.close();
+  b.close();
+});
+
 test('every packet a side sends on a path carries its tier, padded PMTU probes and their echoes too', () => {
   // The peer applies the tier bits of the last packet it heard on a path. A probe echo or a
   // padded probe without them read as "primary", and the backup took data until the next ack.

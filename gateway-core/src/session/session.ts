@@ -430,8 +430,14 @@ export class Session {
     return undefined;
   }
 
-  /** Usable paths (other than `avoid`) with room for `bytes` that the policy allows for `cls`. */
+  /**
+   * Usable paths with room for `bytes` that the policy allows for `cls`; not `avoid` (the path
+   * a re-sent copy left) while the policy allows the class another usable path. When it allows
+   * none, the copy goes back on the path it left once that path is usable again: waiting for a
+   * path that may never come held the copy, and everything queued behind it, for good.
+   */
   private roomFor(cls: TrafficClass, avoid: number, bytes: number, now: number): readonly PathView[] {
+    if (avoid >= 0 && this.allowedFor(cls, this.views.filter((v) => v.id !== avoid && v.usable())).length === 0) avoid = -1;
     const room = this.views.filter((v) => v.id !== avoid && this.hasRoom(this.paths[v.id] as SessionPath, bytes, now));
     return room.length === 0 ? room : this.allowedFor(cls, room);
   }
