@@ -12,7 +12,7 @@ import { DropCounters } from '../src/wire/drops.js';
 import { silentLogger } from '../src/log.js';
 import { TcpRelay, type RelayConnEvents } from '../src/relay/relay.js';
 import type { RelayConn } from '../src/relay/stream.js';
-import { encodeData, FrameFlags, PROTO_RELAY, isRelayFrame, decodeFrame, encodeAck } from '../src/relay/frame.js';
+import { encodeData, FrameFlags, FrameKind, PROTO_RELAY, isRelayFrame, decodeFrame, encodeAck } from '../src/relay/frame.js';
 import { simSessionPair } from './sim-session-pair.js';
 
 /** An in-memory local connection: what the relay writes is collected; `taking` false models a reader that stopped reading. */
@@ -154,6 +154,40 @@ test('a carrier that dies mid-transfer loses nothing of the relayed stream', () 
   runUntil(t, () => t.client.ended, 60_000_000, feed);
   assert.ok(t.client.ended, `FIN arrived (got ${t.client.gotBytes} of ${data.length})`);
   assert.equal(t.client.digest(), createHash('sha256').update(data).digest('hex'));
+  // The frames that waited while the carrier's death was found out were not dropped from the
+  // session's queue for waiting (each would have been a hole to repair a round trip later).
+  assert.equal(t.drops.cloud.get('queue-timeout'), 0, 'relay frames expired in the cloud\'s queue');
+});
+
+test('every frame goes into the session as one never to expire there; an ACK for a hole that stays open jumps the queue, not every hole report', () => {
+  // 3 % loss: nearly every ACK reports a hole. Only a report of a hole still open after 50 ms
+  // goes urgent (on more than one carrier where it pays): the peer's repair is late, or the
+  // reports went on a carrier that died. Every report urgent doubled the ACK traffic.
+  const t = setup({ lossPct: 3 });
+  const seen = { frames: 0, kept: 0, urgent: 0, urgentNotHoles: 0, holeReports: 0 };
+  for (const side of [t.pair.a, t.pair.b]) {
+    const send = side.send.bind(side);
+    side.send = (ip, how = {}) => {
+      const f = decodeFrame(ip);
+      assert.ok(typeof f !== 'string', String(f));
+      const holes = f.kind === FrameKind.Ack && f.ranges.length > 0;
+      seen.frames++;
+      if (how.keep) seen.kept++;
+      if (holes) seen.holeReports++;
+      if (how.urgent) seen.urgent++;
+      if (how.urgent && !holes) seen.urgentNotHoles++;
+      return send(ip, how);
+    };
+  }
+  const data = randomBytes(2 << 20);
+  const feed = serverSends(t, data);
+  runUntil(t, () => t.client.ended, 30_000_000, feed);
+  assert.equal(t.client.gotBytes, data.length);
+  assert.equal(t.client.digest(), createHash('sha256').update(data).digest('hex'));
+  assert.equal(seen.kept, seen.frames, `every frame is keep: ${JSON.stringify(seen)}`);
+  assert.ok(seen.urgent > 0, `reports of lasting holes went urgent: ${JSON.stringify(seen)}`);
+  assert.ok(seen.urgent * 10 < seen.holeReports, `not every hole report: ${JSON.stringify(seen)}`);
+  assert.equal(seen.urgentNotHoles, 0, 'only hole reports are urgent');
 });
 
 test('both directions at once, then FIN both ways: both relays forget the stream', () => {

@@ -25,6 +25,28 @@ function make(opts: { holdUs?: number; maxPackets?: number; maxBytes?: number; a
   return { rb, out, drops };
 }
 
+test('a late packet of a flow whose consumer orders it itself (the TCP relay\'s) is delivered even after its flow moved past it', () => {
+  const out: [number, number][] = [];
+  const drops = new DropCounters();
+  const rb = new ReorderBuffer(
+    { holdUs: 100_000, maxPackets: 64, maxBytes: 1 << 20, flowHash: flowOf, ordersItself: (b) => flowOf(b) === 0xe },
+    (b) => out.push([flowOf(b), num(b)]),
+    drops,
+  );
+  // 1 (relay flow E) and 2 (flow A) are missing; 3 is E, 4 is A.
+  rb.push(3, pkt(0xe, 3), 0);
+  rb.push(4, pkt(0xa, 4), 0);
+  rb.flush(100_000);
+  rb.push(1, pkt(0xe, 1), 110_000); // E had 3 already: delivered all the same
+  rb.push(2, pkt(0xa, 2), 110_000); // A had 4 already: refused
+  assert.deepEqual(out, [[0xe, 3], [0xa, 4], [0xe, 1]]);
+  assert.equal(rb.stats.lateRefused, 1);
+  assert.equal(rb.stats.deliveredLate, 1);
+  rb.push(1, pkt(0xe, 1), 120_000); // a second copy is still a duplicate
+  assert.equal(drops.get('duplicate'), 1);
+  assert.equal(out.length, 3);
+});
+
 test('a late packet is delivered if its flow has not moved past it, refused (too-late) if it has', () => {
   const { rb, out, drops } = make({ holdUs: 100_000 });
   // Sequences 1 (flow A) and 2 (flow B) are missing; 3 is flow A, 4 flow C.

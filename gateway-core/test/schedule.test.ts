@@ -156,6 +156,19 @@ test('the queue is bounded in packets and in waiting time, both counted by the c
   assert.equal(q.length, 0);
 });
 
+test('a packet marked keep (the TCP relay\'s) never expires in the queue; the others still do', () => {
+  const q = new SendQueue({ maxPackets: 10, maxBytes: 1 << 20, maxDelayUs: 50_000 });
+  q.push('a', qp(1), false);
+  q.push('a', { ...qp(2), keep: true }, false);
+  q.push('a', qp(3), false);
+  const expired: number[] = [];
+  const x = q.take(100_000, () => true, (e) => expired.push(idOf(e)));
+  assert.equal(idOf(x), 2, 'the kept packet is sent after waiting twice the limit');
+  assert.deepEqual(expired, [1]);
+  assert.equal(q.take(100_000, () => true, (e) => expired.push(idOf(e))), undefined);
+  assert.deepEqual(expired, [1, 3]);
+});
+
 test('a user whose head packet is not ready (pinned path busy) does not block the others', () => {
   const q = new SendQueue(limits);
   q.push('a', qp(1), false);

@@ -79,6 +79,41 @@ test('a link that dies is declared down within 300 ms and what it had in flight 
   b.close();
 });
 
+test('a blacked-out carrier gets no new data after it went quiet, even once the peer\'s acks for it come over another carrier', () => {
+  // Both directions drop everything sent from now on, but what is on the carrier still
+  // arrives (a tunnel, a cutting). The peer acknowledges that over the other carrier once its
+  // own sends on the dead one go unanswered (Flags.AckFor). That ack covered every data packet
+  // a had sent there, and a took the carrier for healthy again: it put another 125 KB into it
+  // (the failover namespace test's gap grew from ~250 to 448 ms). The probes a sent there
+  // after it went quiet are still unanswered: they keep it out.
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 20, delayMs: 1, queueBytes: 300_000 }),
+    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }),
+  ];
+  const { a, b, gotB } = pair(clock, links);
+  clock.advance(200_000);
+  let sent = 0;
+  let up = 0;
+  let quietTx = -1;
+  for (let ms = 0; ms < 3000; ms++) {
+    if (ms === 1000) links[0]!.aToB.blackhole = links[0]!.bToA.blackhole = true;
+    // 100 ms after the cut a has found the carrier out (stalled, then suspect).
+    if (ms === 1100) quietTx = a.status()[0]!.txDataBytes;
+    for (let k = 0; k < 5; k++) if (a.send(ipPacket(sent))) sent++; // 48 Mbit/s
+    if (ms % 5 === 0) b.send(ipPacket(1_000_000 + up++, 100)); // b sends a little (a relay's acks)
+    clock.advance(1000);
+  }
+  assert.ok((b.status()[0]!.acksRerouted ?? 0) > 0, 'b acknowledged the dead carrier\'s data over the other one');
+  const more = a.status()[0]!.txDataBytes - quietTx;
+  assert.equal(more, 0, `a sent ${more} B of new data into the dead carrier after it went quiet`);
+  assert.equal(a.status()[0]!.state, 'down');
+  const mine = gotB.filter((x) => x < 1_000_000);
+  assert.equal(new Set(mine).size, mine.length, 'nothing delivered twice');
+  a.close();
+  b.close();
+});
+
 test('a link back from an outage: what was sent into the outage is not counted as its loss rate', () => {
   // Before, the first ack after recovery covered every packet sent into the dead link as one loss
   // sample; the cloud's fleet rule then read "loss rising" and demoted the carrier again.

@@ -22,7 +22,8 @@ import { RelayStream, type RelayConn } from './stream.js';
 
 /** What the relay needs of its session (Session implements it). */
 export interface RelaySessionPort {
-  send(ip: Buffer): boolean;
+  /** Session.send: every frame is `keep` (this layer repairs its own losses), control frames `urgent`. */
+  send(ip: Buffer, how: { keep?: boolean; urgent?: boolean }): boolean;
   backlogBytes(): number;
   sendRateBytesPerSec(): number;
   onRoom(fn: (() => void) | undefined): void;
@@ -85,6 +86,17 @@ const ID_HORIZON = 65_536;
 const BACKLOG_US = 25_000;
 const MIN_BACKLOG = 64 * 1024;
 const MAX_BACKLOG = 2 << 20;
+
+/**
+ * How frames go into the session. None expires in its queue: a frame dropped there is a hole
+ * this layer repairs only after the slowest round trip (in the failover namespace test, frames
+ * that waited while a dead carrier was found out expired there and were repaired 250 ms later).
+ * A RESET, and an ACK repeating a hole that stays open (RelayStream.lastFrameUrgent), jump the
+ * queue and go on more than one carrier where that pays: a carrier that died unnoticed
+ * swallowed the reports the peer's repairs wait on for 200 ms.
+ */
+const KEEP = { keep: true } as const;
+const URGENT = { keep: true, urgent: true } as const;
 
 interface Closed { untilUs: number; reset: boolean; out: FlowAddress; rcv: number }
 
@@ -220,12 +232,12 @@ export class TcpRelay {
     const closed = this.closedIds.get(f.stream);
     if (closed) {
       // A late frame of a finished stream: tell the peer again how it ended.
-      if (f.kind === FrameKind.Data) this.sendControl(closed.reset ? encodeReset(closed.out, f.stream, 'closed') : encodeAck(closed.out, f.stream, FrameFlags.Fin, closed.rcv, 0, []));
+      if (f.kind === FrameKind.Data) this.sendFrame(closed.reset ? encodeReset(closed.out, f.stream, 'closed') : encodeAck(closed.out, f.stream, FrameFlags.Fin, closed.rcv, 0, []), closed.reset);
       return;
     }
     if (f.kind !== FrameKind.Data) return;
     if (this.o.role !== 'cloud' || (f.flags & FrameFlags.Open) === 0 || f.stream + ID_HORIZON <= this.highestOpened) {
-      this.sendControl(encodeReset(reverse(f.addr), f.stream, 'unknown'));
+      this.sendFrame(encodeReset(reverse(f.addr), f.stream, 'unknown'), true);
       return;
     }
     this.open(f.stream, f.addr, f, now);
@@ -237,7 +249,7 @@ export class TcpRelay {
     const refuse = (why: ResetReason): void => {
       this.countReset(why);
       this.rememberClosed(id, out, true, 0, now);
-      this.sendControl(encodeReset(out, id, why));
+      this.sendFrame(encodeReset(out, id, why), true);
     };
     if (this.streams.size >= this.o.maxStreams) return refuse('limit');
     if (!this.o.dial) return refuse('refused');
@@ -253,8 +265,8 @@ export class TcpRelay {
     this.add(stream);
   }
 
-  private sendControl(frame: Buffer): void {
-    this.o.session.send(frame);
+  private sendFrame(frame: Buffer, urgent: boolean): void {
+    this.o.session.send(frame, urgent ? URGENT : KEEP);
   }
 
   private countReset(why: ResetReason): void {
@@ -264,7 +276,7 @@ export class TcpRelay {
   /** Abort a stream: reset its local connection and, when `tellPeer`, the peer's. */
   private resetStream(s: RelayStream, why: ResetReason, tellPeer: boolean): void {
     this.countReset(why);
-    if (tellPeer) this.sendControl(encodeReset(s.out, s.id, why));
+    if (tellPeer) this.sendFrame(encodeReset(s.out, s.id, why), true);
     s.conn.reset();
     this.remove(s, true);
   }
@@ -316,7 +328,7 @@ export class TcpRelay {
           }
           // Back of the line: one frame per stream per turn.
           this.ready.delete(s);
-          this.o.session.send(frame);
+          this.sendFrame(frame, s.lastFrameUrgent);
           if (s.wantsToSend(now)) this.ready.add(s);
           progress = true;
           break;

@@ -88,6 +88,17 @@ export class RelayStream {
   private firstUnackedUs = 0;
   private lastWindow: number;
   private lastAckUs = 0;
+  /** The lowest hole we report (our rcvNxt then) and since when; when a report of it last went urgent. */
+  private holeAt = -1;
+  private holeSinceUs = 0;
+  private lastUrgentUs = -Infinity;
+  /**
+   * The frame nextFrame just returned is an ACK whose hole has been open for HOLE_ACK_US: the
+   * peer's repair is late or our reports of it were lost (on a carrier that died unnoticed), so
+   * it goes urgent (relay.ts), at most once per HOLE_ACK_US. Not every hole report: with loss,
+   * nearly every ACK reports one, and sending each on several carriers doubled the ACK traffic.
+   */
+  lastFrameUrgent = false;
   // Counters (status, tests).
   bytesSent = 0;
   bytesResent = 0;
@@ -170,6 +181,7 @@ export class RelayStream {
    * a tunnel packet.
    */
   nextFrame(now: number, maxPayload: number, dataAllowed = true): Buffer | undefined {
+    this.lastFrameUrgent = false;
     if (this.ackDue(now)) return this.takeAck(now);
     if (!dataAllowed) return undefined;
     const flags0 = this.opening ? FrameFlags.Open : 0;
@@ -394,6 +406,14 @@ export class RelayStream {
   }
 
   private takeAck(now: number): Buffer {
+    if (this.ooo.size === 0) this.holeAt = -1;
+    else if (this.holeAt !== this.rcvNxt) {
+      this.holeAt = this.rcvNxt;
+      this.holeSinceUs = now;
+    } else if (now - this.holeSinceUs >= HOLE_ACK_US && now - this.lastUrgentUs >= HOLE_ACK_US) {
+      this.lastUrgentUs = now;
+      this.lastFrameUrgent = true;
+    }
     this.lastAckUs = now;
     this.ackNow = false;
     this.unacked = 0;

@@ -9,7 +9,9 @@
 // never adds more than that to anyone's delay. Except a cross-path copy (it has its data sequence
 // already): its original is lost or stuck on a stalled carrier, so dropping the copy would make
 // its flow wait for that carrier (seconds, in the session tests) or lose the packet. Copies are
-// bounded by what the paths had in flight, and by the packet and byte bounds.
+// bounded by what the paths had in flight, and by the packet and byte bounds. Nor a packet
+// marked `keep` (Session.send's SendOptions): its sender repairs its own losses and bounds its
+// own backlog.
 import type { FlowState } from './flows.js';
 
 export interface QueuedPacket {
@@ -22,6 +24,11 @@ export interface QueuedPacket {
   /** A path that must not carry it (the one it was lost on). */
   avoid: number;
   enqueuedUs: number;
+  /**
+   * Never expires here: its sender re-sends what is lost and keeps its own backlog short (the
+   * TCP relay), so dropping it for waiting only makes a hole the sender repairs much later.
+   */
+  keep?: boolean;
 }
 
 class Fifo {
@@ -177,7 +184,7 @@ export class SendQueue {
     for (;;) {
       const q = f.peek();
       if (!q) return undefined;
-      if (q.dataSeq === 0 && nowUs - q.enqueuedUs > this.limits.maxDelayUs) {
+      if (q.dataSeq === 0 && !q.keep && nowUs - q.enqueuedUs > this.limits.maxDelayUs) {
         f.shift();
         this.account(q);
         expired(q);

@@ -6,9 +6,10 @@ import { createScheduler } from '../schedule/scheduler.js';
 import { UtilityScheduler } from '../schedule/utility.js';
 import '../schedule/rate-weighted.js';
 import type { SessionOptions } from './session.js';
+import { isRelayFrame } from '../relay/frame.js';
 
 export type EngineOptions = Pick<SessionOptions,
-  'scheduler' | 'schedulers' | 'retransmitScheduler' | 'pinBytes' | 'congestion' | 'lowLatency' | 'compressHeaders' | 'queue' | 'privilegedUsers'>;
+  'scheduler' | 'schedulers' | 'retransmitScheduler' | 'pinBytes' | 'congestion' | 'lowLatency' | 'compressHeaders' | 'queue' | 'privilegedUsers' | 'ordersItself'>;
 
 /**
  * Bulk traffic is striped by the rate-weighted (earliest-arrival) scheduler; interactive and
@@ -27,5 +28,7 @@ export function engineOptions(dp: Pick<DataPlaneConfig, 'congestion' | 'lowLaten
     compressHeaders: dp.compressHeaders,
     queue: dp.sendQueue,
     privilegedUsers: dp.schedule.privilegedUsers.map((ip) => String(ipv4ToNumber(ip))),
+    // The TCP relay puts its frames in order itself: a late one is still worth delivering.
+    ordersItself: isRelayFrame,
   };
 }

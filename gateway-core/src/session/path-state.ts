@@ -71,6 +71,9 @@ export class PathState {
    * the next tick that finds its queue drained does.
    */
   stalled = false;
+  /** When the path last went out of service (stalled or suspect), and the last path sequence sent by then. */
+  outAtUs = -Infinity;
+  outAtSeq = 0;
   /** When the path went down (for re-probing cadence). */
   downSinceUs = 0;
   /** Data packets in flight, by path sequence, for cross-path retransmission when the path dies. */

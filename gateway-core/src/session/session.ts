@@ -104,6 +104,8 @@ export interface SessionOptions {
   ackEveryPackets: number;
   pathDeadMs: number;
   reorder: { holdMs: number; maxPackets: number; maxBytes: number };
+  /** Packets whose consumer puts them in order itself (receive/reorder ordersItself: the TCP relay's frames). */
+  ordersItself?: (ip: Buffer) => boolean;
   replayWindow: number;
   /** Hand a merged, in-order IP packet to the host (TUN write). */
   deliver: (ip: Buffer) => void;
@@ -176,6 +178,23 @@ interface SessionPath {
   capCounted: number;
   /** The acks for this path's data go on another carrier now (Session.ackCarrier). */
   acksElsewhere: boolean;
+}
+
+/** How Session.send treats one packet beyond what it reads from the packet itself. */
+export interface SendOptions {
+  /**
+   * Its sender re-sends what is lost and keeps its own backlog short (the TCP relay): it never
+   * expires in the send queue. Dropped there for waiting, it only became a hole the sender
+   * repaired a round trip or more later.
+   */
+  keep?: boolean;
+  /**
+   * Control the peer waits on (the relay's RESET, or its report of a hole that stays open): it jumps the queue (S2-9) and has the
+   * importance of a cross-path retransmission (S2-8 with the policy's retransmitF), so it goes
+   * on more than one path where that pays. One carrier that died unnoticed then does not
+   * swallow it.
+   */
+  urgent?: boolean;
 }
 
 export class Session {
@@ -269,7 +288,7 @@ export class Session {
     if (opts.lowLatency ?? true) this.lowLatency = this.buildLowLatency(opts);
     this.views = this.paths.map((p) => p.view);
     this.reorder = new ReorderBuffer(
-      { holdUs: opts.reorder.holdMs * 1000, maxPackets: opts.reorder.maxPackets, maxBytes: opts.reorder.maxBytes, flowHash: ipFlowHash },
+      { holdUs: opts.reorder.holdMs * 1000, maxPackets: opts.reorder.maxPackets, maxBytes: opts.reorder.maxBytes, flowHash: ipFlowHash, ordersItself: opts.ordersItself },
       opts.deliver,
       this.drops,
       {
@@ -443,7 +462,7 @@ export class Session {
   }
 
   /** Send one IP packet to the peer. Returns false when it was dropped (counted). */
-  send(ip: Buffer): boolean {
+  send(ip: Buffer, how: SendOptions = {}): boolean {
     if (this.closed) return false;
     const now = this.opts.clock.nowUs();
     const meta = packetMeta(ip);
@@ -456,6 +475,7 @@ export class Session {
       flow.cls = classify(meta, flow.bytes, this.classRules, this.pinBytes, FlowTable.rateBps(flow, now));
       urgent = meta.urgent;
     }
+    if (how.urgent) urgent = true;
     if (flow?.cls === 'realtime' && this.lowLatency) {
       flow.bytes += ip.length;
       if (this.lowLatency.sender.send(ip) === undefined) {
@@ -464,7 +484,9 @@ export class Session {
       }
       return true;
     }
-    const q: QueuedPacket = { ip, dataSeq: 0, flags: urgent ? Flags.Urgent : 0, F: 0, flow, avoid: -1, enqueuedUs: now };
+    const q: QueuedPacket = {
+      ip, dataSeq: 0, flags: urgent ? Flags.Urgent : 0, F: how.urgent ? this.retransmitF : 0, flow, avoid: -1, enqueuedUs: now, keep: how.keep === true,
+    };
     // Fast path: nothing waiting and a path has room.
     if (this.queue.length === 0 && this.dispatch(q, now)) return true;
     if (!this.queue.push(user, q, urgent)) {
@@ -873,6 +895,8 @@ export class Session {
     t.state.onAck(ack, ts3, now, true);
     if (t.state.ackedSeq > before) {
       // Answered up to the acked packet: what waits for an answer now is what was sent after it.
+      // (This says nothing of whether the path delivers now: Session.tick keeps a path that
+      // went out of service out until it does.)
       const age = t.state.oldestUnackedAgeUs(now);
       t.state.expectSinceUs = age > 0 ? now - age : -1;
     }
@@ -939,6 +963,17 @@ export class Session {
           const silentTooLong = waiting > deadUs / 3;
           s.suspect = silentTooLong;
           s.stalled = !silentTooLong && this.isStalled(p, now);
+          if (!wasOut && (s.suspect || s.stalled)) {
+            s.outAtUs = now;
+            s.outAtSeq = s.sentSeq;
+          } else if (wasOut && !s.suspect && !s.stalled && s.lastRecvUs < s.outAtUs && s.ackedSeq <= s.outAtSeq) {
+            // Back in service only on news that it delivers now: heard on it since it went out,
+            // or something sent since then acknowledged (its probes). An ack that came over
+            // another carrier can cover all the data it had (through before the carrier died)
+            // and say nothing of now: taken for health, a blacked-out carrier got new data for
+            // another 100 ms (the failover namespace test's gap went past 300 ms).
+            s.stalled = true;
+          }
           // A silent path may have lost what it carries: each packet goes again, duplicated
           // where that pays (S2-8 with F). A stalled one still delivers, only late: one copy.
           if ((s.suspect || s.stalled) && !wasOut) this.retransmitFrom(p, now, false, silentTooLong ? this.retransmitF : 0);
