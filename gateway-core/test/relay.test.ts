@@ -11,7 +11,7 @@ import { SimLink, prng } from '../src/sim/link.js';
 import { DropCounters } from '../src/wire/drops.js';
 import { silentLogger } from '../src/log.js';
 import { TcpRelay, type RelayConnEvents } from '../src/relay/relay.js';
-import type { RelayConn } from '../src/relay/stream.js';
+import { RelayStream, type RelayConn } from '../src/relay/stream.js';
 import { encodeData, FrameFlags, FrameKind, PROTO_RELAY, isRelayFrame, decodeFrame, encodeAck } from '../src/relay/frame.js';
 import { simSessionPair } from './sim-session-pair.js';
 
@@ -188,6 +188,37 @@ test('every frame goes into the session as one never to expire there; an ACK for
   assert.ok(seen.urgent > 0, `reports of lasting holes went urgent: ${JSON.stringify(seen)}`);
   assert.ok(seen.urgent * 10 < seen.holeReports, `not every hole report: ${JSON.stringify(seen)}`);
   assert.equal(seen.urgentNotHoles, 0, 'only hole reports are urgent');
+});
+
+test('a reported hole is re-sent once a smoothed round trip has passed, not the slowest one seen', () => {
+  // The session held the gap as long as its carriers could bring it: by the time the peer
+  // reports a hole, the segment is almost surely lost. Waiting for the slowest round trip seen
+  // (here 200 ms; 100-200 ms under load, inflated by the session's holds) delayed every repair.
+  const conn: RelayConn = { write: () => true, buffered: () => 0, end: () => {}, reset: () => {}, pause: () => {}, resume: () => {} };
+  const st = new RelayStream(1, CLIENT, conn, { windowBytes: 1 << 20 }, false, 1_000_000);
+  const ms = 1000;
+  const t0 = 1_000_000; // (a send time of 0 reads as never sent)
+  const offsetOf = (f: Buffer | undefined): number => {
+    assert.ok(f, 'a frame to send');
+    const d = decodeFrame(f);
+    assert.ok(typeof d !== 'string' && d.kind === FrameKind.Data, 'a DATA frame');
+    return d.offset;
+  };
+  st.onLocalData(Buffer.alloc(1000));
+  assert.equal(offsetOf(st.nextFrame(t0, 1000)), 0);
+  st.onAck(1000, false, 1 << 20, [], t0 + 50 * ms); // a 50 ms round trip
+  st.onLocalData(Buffer.alloc(1000));
+  assert.equal(offsetOf(st.nextFrame(t0 + 50 * ms, 1000)), 1000);
+  st.onAck(2000, false, 1 << 20, [], t0 + 250 * ms); // one of 200 ms: smoothed 69 ms, slowest 200
+  st.onLocalData(Buffer.alloc(2000));
+  assert.equal(offsetOf(st.nextFrame(t0 + 300 * ms, 1000)), 2000);
+  assert.equal(offsetOf(st.nextFrame(t0 + 300 * ms, 1000)), 3000);
+  assert.equal(st.nextFrame(t0 + 300 * ms, 1000), undefined, 'all sent');
+  st.onAck(2000, false, 1 << 20, [[3000, 4000]], t0 + 340 * ms); // 40 ms after: may still come
+  assert.equal(st.nextFrame(t0 + 340 * ms, 1000), undefined, 'not re-sent within a round trip');
+  st.onAck(2000, false, 1 << 20, [[3000, 4000]], t0 + 380 * ms); // 80 ms after
+  assert.equal(offsetOf(st.nextFrame(t0 + 380 * ms, 1000)), 2000, 're-sent after a smoothed round trip');
+  assert.equal(st.bytesResent, 1000);
 });
 
 test('both directions at once, then FIN both ways: both relays forget the stream', () => {
