@@ -15,6 +15,7 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import type { DropCounters } from '../wire/drops.js';
 import type { Logger } from '../log.js';
+import type { SendOptions } from '../session/session.js';
 import {
   decodeFrame, encodeAck, encodeReset, FrameFlags, FrameKind, RELAY_OVERHEAD, reverse, type FlowAddress, type ResetReason,
 } from './frame.js';
@@ -22,8 +23,8 @@ import { RelayStream, type RelayConn } from './stream.js';
 
 /** What the relay needs of its session (Session implements it). */
 export interface RelaySessionPort {
-  /** Session.send: every frame is `keep` (this layer repairs its own losses), control frames `urgent`. */
-  send(ip: Buffer, how: { keep?: boolean; urgent?: boolean }): boolean;
+  /** Session.send: every frame is `keep` (this layer repairs its own losses); RESETs and reports of lasting holes are `urgent`. */
+  send(ip: Buffer, how: SendOptions): boolean;
   backlogBytes(): number;
   sendRateBytesPerSec(): number;
   onRoom(fn: (() => void) | undefined): void;
@@ -95,8 +96,8 @@ const MAX_BACKLOG = 2 << 20;
  * queue and go on more than one carrier where that pays: a carrier that died unnoticed
  * swallowed the reports the peer's repairs wait on for 200 ms.
  */
-const KEEP = { keep: true } as const;
-const URGENT = { keep: true, urgent: true } as const;
+const KEEP: SendOptions = { keep: true };
+const URGENT: SendOptions = { keep: true, urgent: true };
 
 interface Closed { untilUs: number; reset: boolean; out: FlowAddress; rcv: number }
 

@@ -189,10 +189,10 @@ export interface SendOptions {
    */
   keep?: boolean;
   /**
-   * Control the peer waits on (the relay's RESET, or its report of a hole that stays open): it jumps the queue (S2-9) and has the
-   * importance of a cross-path retransmission (S2-8 with the policy's retransmitF), so it goes
-   * on more than one path where that pays. One carrier that died unnoticed then does not
-   * swallow it.
+   * Control the peer waits on (the relay's RESET, or its report of a hole that stays open): it
+   * jumps the queue (S2-9) and has the importance of a cross-path retransmission (S2-8 with the
+   * policy's retransmitF), so it goes on more than one path where that pays. One carrier that
+   * died unnoticed then does not swallow it.
    */
   urgent?: boolean;
 }
