@@ -88,10 +88,9 @@ export class RelayStream {
   private firstUnackedUs = 0;
   private lastWindow: number;
   private lastAckUs = 0;
-  /** The lowest hole we report (our rcvNxt then) and since when; when a report of it last went urgent. */
+  /** The lowest hole we report (our rcvNxt then), and since when it has gone without an urgent report. */
   private holeAt = -1;
   private holeSinceUs = 0;
-  private lastUrgentUs = -Infinity;
   /**
    * The frame nextFrame just returned is an ACK whose hole has been open for HOLE_ACK_US: the
    * peer's repair is late or our reports of it were lost (on a carrier that died unnoticed), so
@@ -414,8 +413,8 @@ export class RelayStream {
     else if (this.holeAt !== this.rcvNxt) {
       this.holeAt = this.rcvNxt;
       this.holeSinceUs = now;
-    } else if (now - this.holeSinceUs >= HOLE_ACK_US && now - this.lastUrgentUs >= HOLE_ACK_US) {
-      this.lastUrgentUs = now;
+    } else if (now - this.holeSinceUs >= HOLE_ACK_US) {
+      this.holeSinceUs = now;
       this.lastFrameUrgent = true;
     }
     this.lastAckUs = now;
