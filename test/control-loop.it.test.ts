@@ -12,7 +12,9 @@
 // Functional bounds only: the path is declared down within the 4 s blackout and the overlay
 // derived within 5 s of its start. A path carrying traffic is declared down after pathDeadMs
 // (300 ms); one the scheduler leaves idle at that moment only after three unanswered keepalives
-// (about 3 s), which is why the blackouts last 4 s.
+// (about 3 s), which is why the blackouts last 4 s. The edge's control connections start on lte-b
+// and must leave it when it goes down in-band (CarrierRelay.carrierDown): the overlay is then
+// derived within 2 s of the in-band path down, not after the blackout.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
@@ -30,7 +32,7 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 }
 
-interface LogLine { time: number; msg?: string; source?: string; edgeId?: string; reasons?: string[] }
+interface LogLine { time: number; msg?: string; source?: string; edgeId?: string; reasons?: string[]; carrier?: string }
 
 describe('control loop: carrier degradation -> cloud overlay -> edge policy', { timeout: 150_000 }, () => {
   let fx: TunnelFixture | undefined;
@@ -39,8 +41,11 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
     if (!isRoot()) return;
     fx = await startTunnelFixture({
       name: 'braid-control-loop',
+      // lte-b comes first, so the edge's control relay prefers it: the telemetry stream starts on
+      // the carrier that blacks out, and its path-down report must not wait out the blackout on a
+      // dead TCP connection (CarrierRelay.carrierDown moves it; without that, the first demotion
+      // was derived only after the blackout, 5.4 s in).
       carriers: [
-        { name: 'lte-a', emulate: { up: link, down: link } },
         {
           name: 'lte-b',
           emulate: {
@@ -48,6 +53,7 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
             down: { ...link, outages: OUTAGE_AT_S.map((atS) => ({ atS, forS: OUTAGE_FOR_S })) },
           },
         },
+        { name: 'lte-a', emulate: { up: link, down: link } },
       ],
       // A download through the tunnel keeps both carriers active: an active path is suspect a third
       // of its dead time after an answer is overdue and down after pathDeadMs (an idle one only
@@ -69,7 +75,7 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
     t.after(() => topo.release(download));
     // The emulator's clock: outages count from its start.
     const probeAt = Date.now();
-    const st = await topo.emulatorStats(1);
+    const st = await topo.emulatorStats(0); // lte-b's emulator
     const emuStart = (probeAt + Date.now()) / 2 - st.t * 1000;
     const events = OUTAGE_AT_S.map((s) => emuStart + s * 1000).filter((at) => at > Date.now() + 500);
     assert.ok(events.length >= 3, `the gateways came up too late: only ${events.length} blackouts left to measure`);
@@ -90,13 +96,15 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
     }
     await sleep(1000);
 
-    const cloudLog = (await readFile(gw.logs.cloud, 'utf8')).split('\n').flatMap((l): LogLine[] => {
+    const readLog = async (file: string) => (await readFile(file, 'utf8')).split('\n').flatMap((l): LogLine[] => {
       try {
         return [JSON.parse(l) as LogLine];
       } catch {
         return [];
       }
     });
+    const cloudLog = await readLog(gw.logs.cloud);
+    const edgeLog = await readLog(gw.logs.edge);
     const demotesB = (l: LogLine) => l.msg === 'fleet overlay derived' && (l.reasons ?? []).some((r) => r.startsWith('lte-b'));
     const derived = cloudLog.filter((l) => l.source === 'fleet.degradation' && demotesB(l));
     // The demotion may still be in force from the previous blackout (lte-b's reports since then not
@@ -152,6 +160,17 @@ describe('control loop: carrier degradation -> cloud overlay -> edge policy', { 
       if (r.alreadyDemoted) continue;
       assert.ok(r.derivedMs !== undefined && r.derivedMs < 5000, `demotion derived: ${JSON.stringify(rows)}`);
       assert.ok(r.appliedMs !== undefined && r.appliedMs < 6000, `policy applied on the edge: ${JSON.stringify(rows)}`);
+    }
+    // The report saying lte-b is down travels over a live carrier: the control connections that ran
+    // over lte-b were closed when it went down in-band and re-made over lte-a.
+    const firstDown = downAt[0] ?? Infinity;
+    const moved = edgeLog.find((l) => l.msg === 'control connections closed: their carrier is down' && l.carrier === 'lte-b');
+    const remade = edgeLog.find((l) => l.time > (moved?.time ?? Infinity) && l.carrier === 'lte-a' && (l.msg ?? '').startsWith('control connection to'));
+    assert.ok(moved && remade && remade.time - firstDown < 2000,
+      `control connections over lte-b moved to lte-a within 2 s of its first in-band down (${firstDown}): closed ${moved?.time}, re-made ${remade?.time}`);
+    for (const r of rows) {
+      if (r.derivedMs === undefined || r.inbandMs === undefined) continue;
+      assert.ok(r.derivedMs - r.inbandMs < 2000, `demotion derived ${r.derivedMs - r.inbandMs} ms after the in-band path down: ${JSON.stringify(rows)}`);
     }
     assert.ok(col((r) => r.appliedMs).length >= 2, `too few blackouts timed end to end: ${JSON.stringify(rows)}`);
   });

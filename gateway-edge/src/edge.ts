@@ -112,6 +112,12 @@ export class EdgeGateway {
         carriers: [...cfg.carriers.filter((c) => !c.lentBy).map((c) => ({ name: c.name, interface: c.interface })), { name: 'kernel-route', interface: undefined }],
         logger: this.log,
       });
+      // A carrier the data plane declares down takes its control connections with it, so the
+      // report saying so does not wait out the blackout on them (CarrierRelay.carrierDown).
+      const relay = this.controlRelay;
+      tm.events.subscribe((e) => {
+        if (e.kind === 'path.down' && e.path) relay.carrierDown(e.path);
+      });
     }
     // Telemetry up, through the carrier relay too when there is one.
     this.uplink = startEdgeUplink({ cfg, view, clock: this.clock, logger: this.log, transports: () => this.racers.map((r) => r?.kind), target: this.controlTarget() });

@@ -56,6 +56,8 @@ export class CarrierRelay {
   private readonly log: Logger;
   private readonly failedAt = new Map<string, number>();
   private readonly sockets = new Set<net.Socket>();
+  /** Each live upstream connection and the carrier it runs over. */
+  private readonly upstream = new Map<net.Socket, string>();
   private readonly host: string;
   private readonly port: number;
   readonly stats: RelayStats = { connections: 0, byCarrier: {}, failed: 0, lastCarrier: '' };
@@ -96,6 +98,25 @@ export class CarrierRelay {
     for (const s of this.sockets) s.destroy();
   }
 
+  /**
+   * The data plane found `carrier` dead (the session declared its path down in-band). A control
+   * connection over it would hang until TCP or a keepalive gave up: the telemetry stream's reports
+   * (the path-down report among them) waited out a whole blackout, and the cloud's demotion came
+   * 5.4 s after it began (test/control-loop.it.test.ts). Its connections are closed now, so
+   * grpc-js reconnects through this relay, which tries that carrier last. Returns how many.
+   */
+  carrierDown(carrier: string): number {
+    this.failedAt.set(carrier, Date.now());
+    let closed = 0;
+    for (const [socket, name] of this.upstream) {
+      if (name !== carrier) continue;
+      socket.destroy();
+      closed++;
+    }
+    if (closed) this.log.warn({ carrier, closed }, 'control connections closed: their carrier is down');
+    return closed;
+  }
+
   /** Carriers in the order to try: those without a recent failure first, config order within. */
   private order(now: number): RelayCarrier[] {
     const penalty = this.opts.penaltyMs ?? 30_000;
@@ -125,6 +146,8 @@ export class CarrierRelay {
     }
     const { socket, carrier } = up;
     this.track(socket);
+    this.upstream.set(socket, carrier.name);
+    socket.on('close', () => this.upstream.delete(socket));
     this.stats.byCarrier[carrier.name] = (this.stats.byCarrier[carrier.name] ?? 0) + 1;
     this.stats.lastCarrier = carrier.name;
     this.log.info({ carrier: carrier.name, interface: carrier.interface }, `control connection to ${this.opts.remote} over ${carrier.name}`);
