@@ -114,6 +114,60 @@ test('a blacked-out carrier gets no new data after it went quiet, even once the 
   b.close();
 });
 
+/**
+ * Two 20 Mbit/s links, both busy (a sends 28.8 Mbit/s) for 2 s; `cut(ms, links, hold)` runs each
+ * ms from then on. Returns a's re-send count per ms.
+ */
+function busyPairThen(cut: (ms: number, links: SimLink[], hold: (on: boolean) => void) => void, forMs = 600): number[] {
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }),
+    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }),
+  ];
+  const { a, b } = pair(clock, links);
+  // `hold(true)`: what reaches a waits until `hold(false)`, as if a's event loop were held up.
+  let holding = false;
+  const held: Buffer[] = [];
+  for (const l of links) l.a.onDatagram((d) => (holding ? held.push(d) : a.receive(d)));
+  const hold = (on: boolean): void => {
+    holding = on;
+    if (!on) for (const d of held.splice(0)) a.receive(d);
+  };
+  clock.advance(200_000);
+  let sent = 0;
+  const resentAt: number[] = [];
+  for (let ms = 0; ms < 2000 + forMs; ms++) {
+    if (ms >= 2000) cut(ms - 2000, links, hold);
+    for (let k = 0; k < 3; k++) if (a.send(ipPacket(sent))) sent++;
+    clock.advance(1000);
+    if (ms >= 2000) resentAt.push(a.retransmitted);
+  }
+  a.close();
+  b.close();
+  return resentAt;
+}
+
+test('a busy link that blacks out is suspect after a few of its gaps between answers, well before a third of its dead time', () => {
+  // Its acks came every 8-10 ms; the last ones were on their way for 20 ms after the cut. Under
+  // the third-of-the-dead-time rule alone, its packets went again 120-125 ms after the cut.
+  const resentAt = busyPairThen((ms, links) => {
+    if (ms === 0) links[0]!.aToB.blackhole = links[0]!.bToA.blackhole = true;
+  });
+  const first = resentAt.findIndex((n) => n > 0);
+  assert.ok(first >= 0, 'what the dead link carried was re-sent');
+  assert.ok(first <= 80, `re-sent ${first} ms after the cut`);
+});
+
+test('every link silent at once (this gateway held up, not a carrier) is no reason to call one suspect', () => {
+  // For 70 ms nothing that reaches a is read (its timers run, its sockets wait), then all of it
+  // is: each path was silent for 70 ms, past the quick rule's 40 ms but not a third of the dead
+  // time (100 ms). The quick rule needs another path heard meanwhile.
+  const resentAt = busyPairThen((ms, _links, hold) => {
+    if (ms === 0 || ms === 70) hold(ms === 0);
+  }, 400);
+  assert.equal(resentAt[resentAt.length - 1], 0, `re-sent ${resentAt[resentAt.length - 1]} packets`);
+});
+
 test('a link back from an outage: what was sent into the outage is not counted as its loss rate', () => {
   // Before, the first ack after recovery covered every packet sent into the dead link as one loss
   // sample; the cloud's fleet rule then read "loss rising" and demoted the carrier again.

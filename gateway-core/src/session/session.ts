@@ -39,6 +39,12 @@ const SUSPECT_PROBE_US = 50_000;
 /** A down path is re-probed this often for REPROBE_FAST_FOR_US, then at the keepalive rate. */
 const REPROBE_FAST_US = 100_000;
 const REPROBE_FAST_FOR_US = 10_000_000;
+/**
+ * A busy path whose answers stop for this many times its longest recent gap between arrivals
+ * (but at least QUIET_MIN_US) is suspect before a third of its dead time (Session.quietTooLong).
+ */
+const QUIET_GAPS = 3;
+const QUIET_MIN_US = 40_000;
 /** Margin on top of what a full path needs before a path that still answers counts as stalled. */
 const STALL_MARGIN_US = 50_000;
 
@@ -960,7 +966,7 @@ export class Session {
           // Suspect once an answer is overdue (not merely silent: a path that just became
           // active after an idle spell has been silent, but owes nothing yet).
           const wasOut = s.suspect || s.stalled;
-          const silentTooLong = waiting > deadUs / 3;
+          const silentTooLong = waiting > deadUs / 3 || this.quietTooLong(p, now, silent, deadUs);
           s.suspect = silentTooLong;
           s.stalled = !silentTooLong && this.isStalled(p, now);
           if (!wasOut && (s.suspect || s.stalled)) {
@@ -984,7 +990,7 @@ export class Session {
           // path is not stuck, and an answer that empties it makes it look idle to the rate
           // estimator, which then keeps the old rate after a capacity drop.)
           const stuck = s.stalled && now - s.ackedAtUs >= Math.max(s.srttUs, SUSPECT_PROBE_US);
-          if ((silent > deadUs / 3 || stuck) && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
+          if ((silent > deadUs / 3 || silentTooLong || stuck) && now - s.lastProbeUs >= SUSPECT_PROBE_US) this.sendProbe(p, now);
           if (silent > deadUs && waiting > Math.min(deadUs, Math.max(SUSPECT_PROBE_US * 2, 1.5 * s.srttUs))) this.pathDown(p, now, silent);
         } else {
           s.suspect = false;
@@ -1002,6 +1008,29 @@ export class Session {
     this.reorder.flush(now);
     this.flows.expire(now);
     this.pump(now);
+  }
+
+  /**
+   * A busy path hears an answer every few milliseconds (acks every `ackEveryPackets` packets or
+   * `ackIntervalMs`), so silence several times longer than its longest gap between arrivals of
+   * the last seconds is a blackout, found well before a third of its dead time. In the failover
+   * namespace test (longest gaps 11-20 ms) the cloud found the dead carrier 51-88 ms after the
+   * blackout; the other rule needs 100 ms of waiting for an answer, and a path whose cap was
+   * full had sent nothing that waited for one (its probes start after 100 ms of silence), so
+   * about 200 ms. Three conditions keep it from firing on a healthy path:
+   *   - silent for QUIET_GAPS x its longest recent gap (a carrier whose answers come in bursts
+   *     has long gaps, and this rule then waits for the third of the dead time like before);
+   *   - its oldest packet in flight that long past a smoothed round trip (a path that just
+   *     became busy after an idle spell has been silent, but owes no answer yet);
+   *   - another path heard within half that time (when every path is silent at once it is this
+   *     gateway that was held up, its timers running before its sockets were read, not a carrier).
+   */
+  private quietTooLong(p: SessionPath, now: number, silentUs: number, deadUs: number): boolean {
+    const s = p.state;
+    const quietUs = Math.max(QUIET_MIN_US, QUIET_GAPS * s.arrivalGapMaxUs);
+    if (quietUs >= deadUs / 3 || silentUs <= quietUs || !(s.srttUs > 0)) return false;
+    if (s.oldestUnackedAgeUs(now) <= s.srttUs + quietUs) return false;
+    return this.paths.some((q) => q !== p && q.state.state === 'up' && now - q.state.lastRecvUs < quietUs / 2);
   }
 
   /**
