@@ -42,3 +42,18 @@ test('delivery rate is measured from cumulative received bytes over at least 80 
   }
   assert.ok(Math.abs(p.rateMbps() - 10) < 0.5, `rate ${p.rateMbps()} Mbit/s`);
 });
+
+test('a path going out of service gives back its urgent packets (repairs a stream waits on) first, each group oldest first', () => {
+  // A repair sent into a carrier that was dying came back last, after the carrier's other few
+  // hundred kilobytes: the failover test's gap stretched to 230-300 ms waiting for it.
+  const p = new PathState(0, 'a');
+  for (let k = 1; k <= 6; k++) {
+    const seq = p.nextSeq(1000, k);
+    p.keepForRetransmit(seq, 100 + k, Buffer.from([k]), k, k === 3 || k === 6);
+  }
+  p.onAck({ ackedPathSeq: 1, rcvPackets: 1, rcvBytes: 1000, watermark: 0, echoTs1: 0, ts2: 0 }, 0, 10);
+  const back = p.unackedToResend(false);
+  assert.deepEqual(back.map((u) => u.dataSeq), [103, 106, 102, 104, 105]);
+  assert.deepEqual(back.map((u) => u.urgent), [true, true, false, false, false]);
+  assert.equal(p.unackedToResend(false).length, 0, 'each packet is given back once');
+});

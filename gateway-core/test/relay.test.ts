@@ -159,23 +159,31 @@ test('a carrier that dies mid-transfer loses nothing of the relayed stream', () 
   assert.equal(t.drops.cloud.get('queue-timeout'), 0, 'relay frames expired in the cloud\'s queue');
 });
 
-test('every frame goes into the session as one never to expire there; an ACK for a hole that stays open jumps the queue, not every hole report', () => {
+test('every frame goes into the session as one never to expire there; an ACK for a hole that stays open goes urgent, not every hole report; repairs jump the queue, new data never', () => {
   // 3 % loss: nearly every ACK reports a hole. Only a report of a hole still open after 50 ms
   // goes urgent (on more than one carrier where it pays): the peer's repair is late, or the
-  // reports went on a carrier that died. Every report urgent doubled the ACK traffic.
+  // reports went on a carrier that died. Every report urgent doubled the ACK traffic. A re-sent
+  // segment jumps the queue (and is re-sent first if its carrier goes out of service), once.
   const t = setup({ lossPct: 3 });
-  const seen = { frames: 0, kept: 0, urgent: 0, urgentNotHoles: 0, holeReports: 0 };
+  const seen = { frames: 0, kept: 0, holeReports: 0, urgentHoleReports: 0, urgentOther: 0, resends: 0, jumpResends: 0, jumpOther: 0 };
+  const sentData = new Set<string>();
   for (const side of [t.pair.a, t.pair.b]) {
     const send = side.send.bind(side);
     side.send = (ip, how = {}) => {
       const f = decodeFrame(ip);
       assert.ok(typeof f !== 'string', String(f));
       const holes = f.kind === FrameKind.Ack && f.ranges.length > 0;
+      const key = `${f.addr.src}:${f.addr.sport}:${f.stream}:${f.offset}`;
+      const resend = f.kind === FrameKind.Data && f.data.length > 0 && sentData.has(key);
+      if (f.kind === FrameKind.Data) sentData.add(key);
       seen.frames++;
       if (how.keep) seen.kept++;
       if (holes) seen.holeReports++;
-      if (how.urgent) seen.urgent++;
-      if (how.urgent && !holes) seen.urgentNotHoles++;
+      if (resend) seen.resends++;
+      if (how.urgent && holes) seen.urgentHoleReports++;
+      else if (how.urgent) seen.urgentOther++;
+      if (how.jump && resend) seen.jumpResends++;
+      else if (how.jump) seen.jumpOther++;
       return send(ip, how);
     };
   }
@@ -185,9 +193,11 @@ test('every frame goes into the session as one never to expire there; an ACK for
   assert.equal(t.client.gotBytes, data.length);
   assert.equal(t.client.digest(), createHash('sha256').update(data).digest('hex'));
   assert.equal(seen.kept, seen.frames, `every frame is keep: ${JSON.stringify(seen)}`);
-  assert.ok(seen.urgent > 0, `reports of lasting holes went urgent: ${JSON.stringify(seen)}`);
-  assert.ok(seen.urgent * 10 < seen.holeReports, `not every hole report: ${JSON.stringify(seen)}`);
-  assert.equal(seen.urgentNotHoles, 0, 'only hole reports are urgent');
+  assert.ok(seen.urgentHoleReports > 0, `reports of lasting holes went urgent: ${JSON.stringify(seen)}`);
+  assert.ok(seen.urgentHoleReports * 10 < seen.holeReports, `not every hole report: ${JSON.stringify(seen)}`);
+  assert.equal(seen.urgentOther, 0, `only hole reports are urgent: ${JSON.stringify(seen)}`);
+  assert.ok(seen.resends > 0 && seen.jumpResends === seen.resends, `every repair jumps the queue: ${JSON.stringify(seen)}`);
+  assert.equal(seen.jumpOther, 0, `nothing else does: ${JSON.stringify(seen)}`);
 });
 
 test('a reported hole is re-sent once a smoothed round trip has passed, not the slowest one seen', () => {

@@ -98,6 +98,13 @@ const MAX_BACKLOG = 2 << 20;
  */
 const KEEP: SendOptions = { keep: true };
 const URGENT: SendOptions = { keep: true, urgent: true };
+/**
+ * A re-sent segment (RelayStream.lastFrameRepair) jumps the queue, and is the first thing the
+ * session re-sends when its carrier goes out of service: repairs sent into a carrier that was
+ * dying came back last, after its other few hundred kilobytes (the failover test's gaps of
+ * 230-300 ms). Once only: copies of every repair cost three-lte-multi 0.02-0.03 of efficiency.
+ */
+const REPAIR: SendOptions = { keep: true, jump: true };
 
 interface Closed { untilUs: number; reset: boolean; out: FlowAddress; rcv: number }
 
@@ -266,8 +273,8 @@ export class TcpRelay {
     this.add(stream);
   }
 
-  private sendFrame(frame: Buffer, urgent: boolean): void {
-    this.o.session.send(frame, urgent ? URGENT : KEEP);
+  private sendFrame(frame: Buffer, urgent: boolean, repair = false): void {
+    this.o.session.send(frame, urgent ? URGENT : repair ? REPAIR : KEEP);
   }
 
   private countReset(why: ResetReason): void {
@@ -329,7 +336,7 @@ export class TcpRelay {
           }
           // Back of the line: one frame per stream per turn.
           this.ready.delete(s);
-          this.sendFrame(frame, s.lastFrameUrgent);
+          this.sendFrame(frame, s.lastFrameUrgent, s.lastFrameRepair);
           if (s.wantsToSend(now)) this.ready.add(s);
           progress = true;
           break;

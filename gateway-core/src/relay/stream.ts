@@ -98,6 +98,12 @@ export class RelayStream {
    * nearly every ACK reports one, and sending each on several carriers doubled the ACK traffic.
    */
   lastFrameUrgent = false;
+  /**
+   * The frame nextFrame just returned re-sends a segment: the peer's stream waits on it, so it
+   * jumps the session's queue and is the first thing re-sent if its carrier goes out of service
+   * (relay.ts, SendOptions.jump). Once only: copying every repair cost efficiency.
+   */
+  lastFrameRepair = false;
   // Counters (status, tests).
   bytesSent = 0;
   bytesResent = 0;
@@ -181,13 +187,17 @@ export class RelayStream {
    */
   nextFrame(now: number, maxPayload: number, dataAllowed = true): Buffer | undefined {
     this.lastFrameUrgent = false;
+    this.lastFrameRepair = false;
     if (this.ackDue(now)) return this.takeAck(now);
     if (!dataAllowed) return undefined;
     const flags0 = this.opening ? FrameFlags.Open : 0;
     for (let s = this.lostQueue.shift(); s !== undefined; s = this.lostQueue.shift()) {
       if (!s.lost || s.acked) continue;
       s.lost = false;
-      if (s.sends > 0) this.bytesResent += s.data.length;
+      if (s.sends > 0) {
+        this.bytesResent += s.data.length;
+        this.lastFrameRepair = true;
+      }
       s.sends++;
       s.sentUs = now;
       return encodeData(this.out, this.id, s.flags | flags0, s.off, s.data);

@@ -91,6 +91,8 @@ export class PathState {
   private readonly rtxDataSeq = new Float64Array(RTX_RING);
   private readonly rtxPkt: (Buffer | undefined)[] = new Array<Buffer | undefined>(RTX_RING);
   private readonly rtxSentUs = new Float64Array(RTX_RING);
+  /** 1: the packet went with Flags.Urgent (a repair the peer's stream waits on): given back first. */
+  private readonly rtxUrgent = new Uint8Array(RTX_RING);
   /** Path sequences up to here were already re-sent on other paths (S2-10). */
   private resentUpTo = 0;
 
@@ -172,12 +174,13 @@ export class PathState {
   }
 
   /** Remember a data packet sent on this path until it is acknowledged. */
-  keepForRetransmit(pathSeq: number, dataSeq: number, ip: Buffer, nowUs: number): void {
+  keepForRetransmit(pathSeq: number, dataSeq: number, ip: Buffer, nowUs: number, urgent = false): void {
     const i = pathSeq % RTX_RING;
     this.rtxSeq[i] = pathSeq;
     this.rtxDataSeq[i] = dataSeq;
     this.rtxPkt[i] = ip;
     this.rtxSentUs[i] = nowUs;
+    this.rtxUrgent[i] = urgent ? 1 : 0;
   }
 
   /**
@@ -199,20 +202,24 @@ export class PathState {
    * already (oldest first). `forget` drops them from the ring (the path died); otherwise they stay
    * (the path is only suspect) and are marked as re-sent.
    */
-  unackedToResend(forget: boolean): { dataSeq: number; ip: Buffer }[] {
-    const out: { dataSeq: number; ip: Buffer }[] = [];
+  unackedToResend(forget: boolean): { dataSeq: number; ip: Buffer; urgent: boolean }[] {
+    // Urgent ones first (each group oldest first): a peer's stream waits on its repairs, and the
+    // newest of them was at the end of a dead carrier's hundreds of kilobytes.
+    const first: { dataSeq: number; ip: Buffer; urgent: boolean }[] = [];
+    const out: { dataSeq: number; ip: Buffer; urgent: boolean }[] = [];
     const from = Math.max(this.ackedSeq + 1, this.resentUpTo + 1, this.sentSeq - RTX_RING + 1);
     for (let seq = from; seq <= this.sentSeq; seq++) {
       const i = seq % RTX_RING;
       const pkt = this.rtxPkt[i];
-      if (this.rtxSeq[i] === seq && pkt) out.push({ dataSeq: this.rtxDataSeq[i] as number, ip: pkt });
+      const urgent = this.rtxUrgent[i] === 1;
+      if (this.rtxSeq[i] === seq && pkt) (urgent ? first : out).push({ dataSeq: this.rtxDataSeq[i] as number, ip: pkt, urgent });
       if (forget) {
         this.rtxPkt[i] = undefined;
         this.rtxSeq[i] = -1;
       }
     }
     this.resentUpTo = this.sentSeq;
-    return out;
+    return first.length ? first.concat(out) : out;
   }
 
   /** Wire bytes sent but not yet acknowledged (lost ones stay counted until a later ack passes them). */

@@ -201,6 +201,13 @@ export interface SendOptions {
    * died unnoticed then does not swallow it.
    */
   urgent?: boolean;
+  /**
+   * A repair its sender's stream waits on (the relay's re-sent segments): it jumps the queue
+   * (S2-9) and, if its path goes out of service, is re-sent before the rest of what that path
+   * held, but goes once (with loss on every carrier, copying each repair cost three-lte-multi
+   * 0.02-0.03 of efficiency).
+   */
+  jump?: boolean;
 }
 
 export class Session {
@@ -481,7 +488,7 @@ export class Session {
       flow.cls = classify(meta, flow.bytes, this.classRules, this.pinBytes, FlowTable.rateBps(flow, now));
       urgent = meta.urgent;
     }
-    if (how.urgent) urgent = true;
+    if (how.urgent || how.jump) urgent = true;
     if (flow?.cls === 'realtime' && this.lowLatency) {
       flow.bytes += ip.length;
       if (this.lowLatency.sender.send(ip) === undefined) {
@@ -677,7 +684,7 @@ export class Session {
     p.state.lastDataSendUs = now;
     if (p.state.expectSinceUs < 0) p.state.expectSinceUs = now;
     // The S4 class repairs its own losses; only the main sequence space is re-sent on failure.
-    if (mainClass) p.state.keepForRetransmit(pathSeq, dataSeq, ip, now);
+    if (mainClass) p.state.keepForRetransmit(pathSeq, dataSeq, ip, now, (flags & Flags.Urgent) !== 0);
     p.controller.onSent?.(wireBytes, now);
     const t = p.transport as Path;
     if (!(type !== undefined && t.sendTyped ? t.sendTyped(type, dg) : t.send(dg))) {
@@ -698,7 +705,7 @@ export class Session {
     const unacked = p.state.unackedToResend(pathDied);
     let n = 0;
     for (const u of unacked) {
-      const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit, F, flow: undefined, avoid: p.state.id, enqueuedUs: now };
+      const q: QueuedPacket = { ip: u.ip, dataSeq: u.dataSeq, flags: Flags.Retransmit | (u.urgent ? Flags.Urgent : 0), F, flow: undefined, avoid: p.state.id, enqueuedUs: now };
       if (this.queue.push('', q, true)) n++;
       else this.drops.add('queue-full');
     }
