@@ -92,19 +92,20 @@ const MAX_BACKLOG = 2 << 20;
  * How frames go into the session. None expires in its queue: a frame dropped there is a hole
  * this layer repairs only after the slowest round trip (in the failover namespace test, frames
  * that waited while a dead carrier was found out expired there and were repaired 250 ms later).
- * A RESET, and an ACK repeating a hole that stays open (RelayStream.lastFrameUrgent), jump the
+ * A RESET, and an ACK repeating a hole that stays open (RelayStream.lastFrame 'urgent'), jump the
  * queue and go on more than one carrier where that pays: a carrier that died unnoticed
  * swallowed the reports the peer's repairs wait on for 200 ms.
  */
 const KEEP: SendOptions = { keep: true };
 const URGENT: SendOptions = { keep: true, urgent: true };
 /**
- * A re-sent segment (RelayStream.lastFrameRepair) jumps the queue, and is the first thing the
+ * A re-sent segment (RelayStream.lastFrame 'repair') jumps the queue, and is the first thing the
  * session re-sends when its carrier goes out of service: repairs sent into a carrier that was
  * dying came back last, after its other few hundred kilobytes (the failover test's gaps of
  * 230-300 ms). Once only: copies of every repair cost three-lte-multi 0.02-0.03 of efficiency.
  */
 const REPAIR: SendOptions = { keep: true, jump: true };
+const BY_FRAME: Record<RelayStream['lastFrame'], SendOptions> = { plain: KEEP, urgent: URGENT, repair: REPAIR };
 
 interface Closed { untilUs: number; reset: boolean; out: FlowAddress; rcv: number }
 
@@ -240,12 +241,12 @@ export class TcpRelay {
     const closed = this.closedIds.get(f.stream);
     if (closed) {
       // A late frame of a finished stream: tell the peer again how it ended.
-      if (f.kind === FrameKind.Data) this.sendFrame(closed.reset ? encodeReset(closed.out, f.stream, 'closed') : encodeAck(closed.out, f.stream, FrameFlags.Fin, closed.rcv, 0, []), closed.reset);
+      if (f.kind === FrameKind.Data) this.sendFrame(closed.reset ? encodeReset(closed.out, f.stream, 'closed') : encodeAck(closed.out, f.stream, FrameFlags.Fin, closed.rcv, 0, []), closed.reset ? URGENT : KEEP);
       return;
     }
     if (f.kind !== FrameKind.Data) return;
     if (this.o.role !== 'cloud' || (f.flags & FrameFlags.Open) === 0 || f.stream + ID_HORIZON <= this.highestOpened) {
-      this.sendFrame(encodeReset(reverse(f.addr), f.stream, 'unknown'), true);
+      this.sendFrame(encodeReset(reverse(f.addr), f.stream, 'unknown'), URGENT);
       return;
     }
     this.open(f.stream, f.addr, f, now);
@@ -257,7 +258,7 @@ export class TcpRelay {
     const refuse = (why: ResetReason): void => {
       this.countReset(why);
       this.rememberClosed(id, out, true, 0, now);
-      this.sendFrame(encodeReset(out, id, why), true);
+      this.sendFrame(encodeReset(out, id, why), URGENT);
     };
     if (this.streams.size >= this.o.maxStreams) return refuse('limit');
     if (!this.o.dial) return refuse('refused');
@@ -273,8 +274,8 @@ export class TcpRelay {
     this.add(stream);
   }
 
-  private sendFrame(frame: Buffer, urgent: boolean, repair = false): void {
-    this.o.session.send(frame, urgent ? URGENT : repair ? REPAIR : KEEP);
+  private sendFrame(frame: Buffer, how: SendOptions): void {
+    this.o.session.send(frame, how);
   }
 
   private countReset(why: ResetReason): void {
@@ -284,7 +285,7 @@ export class TcpRelay {
   /** Abort a stream: reset its local connection and, when `tellPeer`, the peer's. */
   private resetStream(s: RelayStream, why: ResetReason, tellPeer: boolean): void {
     this.countReset(why);
-    if (tellPeer) this.sendFrame(encodeReset(s.out, s.id, why), true);
+    if (tellPeer) this.sendFrame(encodeReset(s.out, s.id, why), URGENT);
     s.conn.reset();
     this.remove(s, true);
   }
@@ -336,7 +337,7 @@ export class TcpRelay {
           }
           // Back of the line: one frame per stream per turn.
           this.ready.delete(s);
-          this.sendFrame(frame, s.lastFrameUrgent, s.lastFrameRepair);
+          this.sendFrame(frame, BY_FRAME[s.lastFrame]);
           if (s.wantsToSend(now)) this.ready.add(s);
           progress = true;
           break;

@@ -92,18 +92,17 @@ export class RelayStream {
   private holeAt = -1;
   private holeSinceUs = 0;
   /**
-   * The frame nextFrame just returned is an ACK whose hole has been open for HOLE_ACK_US: the
-   * peer's repair is late or our reports of it were lost (on a carrier that died unnoticed), so
-   * it goes urgent (relay.ts), at most once per HOLE_ACK_US. Not every hole report: with loss,
-   * nearly every ACK reports one, and sending each on several carriers doubled the ACK traffic.
+   * What the frame nextFrame just returned is to the peer (relay.ts picks its SendOptions):
+   *   - 'urgent': an ACK whose hole has been open for HOLE_ACK_US: the peer's repair is late or
+   *     our reports of it were lost (on a carrier that died unnoticed). At most once per
+   *     HOLE_ACK_US, not every hole report: with loss, nearly every ACK reports one, and sending
+   *     each on several carriers doubled the ACK traffic.
+   *   - 'repair': a re-sent segment: the peer's stream waits on it, so it jumps the session's
+   *     queue and is the first thing re-sent if its carrier goes out of service, once (copying
+   *     every repair cost efficiency).
+   *   - 'plain': anything else.
    */
-  lastFrameUrgent = false;
-  /**
-   * The frame nextFrame just returned re-sends a segment: the peer's stream waits on it, so it
-   * jumps the session's queue and is the first thing re-sent if its carrier goes out of service
-   * (relay.ts, SendOptions.jump). Once only: copying every repair cost efficiency.
-   */
-  lastFrameRepair = false;
+  lastFrame: 'plain' | 'urgent' | 'repair' = 'plain';
   // Counters (status, tests).
   bytesSent = 0;
   bytesResent = 0;
@@ -186,8 +185,7 @@ export class RelayStream {
    * a tunnel packet.
    */
   nextFrame(now: number, maxPayload: number, dataAllowed = true): Buffer | undefined {
-    this.lastFrameUrgent = false;
-    this.lastFrameRepair = false;
+    this.lastFrame = 'plain';
     if (this.ackDue(now)) return this.takeAck(now);
     if (!dataAllowed) return undefined;
     const flags0 = this.opening ? FrameFlags.Open : 0;
@@ -196,7 +194,7 @@ export class RelayStream {
       s.lost = false;
       if (s.sends > 0) {
         this.bytesResent += s.data.length;
-        this.lastFrameRepair = true;
+        this.lastFrame = 'repair';
       }
       s.sends++;
       s.sentUs = now;
@@ -425,7 +423,7 @@ export class RelayStream {
       this.holeSinceUs = now;
     } else if (now - this.holeSinceUs >= HOLE_ACK_US) {
       this.holeSinceUs = now;
-      this.lastFrameUrgent = true;
+      this.lastFrame = 'urgent';
     }
     this.lastAckUs = now;
     this.ackNow = false;

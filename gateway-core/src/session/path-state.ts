@@ -199,12 +199,12 @@ export class PathState {
 
   /**
    * Data packets sent on this path that the peer has not acknowledged and that were not re-sent
-   * already (oldest first). `forget` drops them from the ring (the path died); otherwise they stay
+   * already (urgent ones first, each group oldest first). `forget` drops them from the ring (the path died); otherwise they stay
    * (the path is only suspect) and are marked as re-sent.
    */
   unackedToResend(forget: boolean): { dataSeq: number; ip: Buffer; urgent: boolean }[] {
-    // Urgent ones first (each group oldest first): a peer's stream waits on its repairs, and the
-    // newest of them was at the end of a dead carrier's hundreds of kilobytes.
+    // Urgent ones first: a peer's stream waits on its repairs, and the newest of them came back
+    // at the end of a dead carrier's hundreds of kilobytes.
     const first: { dataSeq: number; ip: Buffer; urgent: boolean }[] = [];
     const out: { dataSeq: number; ip: Buffer; urgent: boolean }[] = [];
     const from = Math.max(this.ackedSeq + 1, this.resentUpTo + 1, this.sentSeq - RTX_RING + 1);
