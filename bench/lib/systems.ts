@@ -52,7 +52,7 @@ const noReorder = (): Promise<null> => Promise.resolve(null);
 const noNotes = (): Promise<string[]> => Promise.resolve([]);
 
 interface EngineStatus {
-  sessions?: { engine?: { retransmitted?: number; redundantCopies?: unknown; lowLatency?: unknown } }[];
+  sessions?: { engine?: { retransmitted?: number; redundantCopies?: unknown; lowLatency?: unknown }; relay?: unknown }[];
   paths?: { name?: string; sentPackets?: number; retransmitted?: number; [k: string]: unknown }[];
 }
 
@@ -65,6 +65,8 @@ async function gatewayEngineNotes(gw: Gateways): Promise<string[]> {
   const cloud = (await gw.cloudStatus()) as unknown as EngineStatus;
   for (const s of cloud.sessions ?? []) {
     if (s.engine) out.push(`cloud engine counters: ${JSON.stringify(s.engine)}`);
+    // The TCP relay's own repairs (bytesResent) are the other part of the overhead.
+    if (s.relay) out.push(`cloud relay counters: ${JSON.stringify(s.relay)}`);
   }
   const edge = (await gw.edgeStatus()) as unknown as { engine?: unknown; reorder?: Record<string, unknown> };
   if (edge.engine) out.push(`edge engine counters: ${JSON.stringify(edge.engine)}`);

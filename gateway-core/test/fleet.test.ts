@@ -59,6 +59,13 @@ test('degradation: loss rising, RTT rising and SINR falling are each detected; s
   assert.equal(degradation(samples([...repeat(7, { state: 'up' }), ...repeat(2, { state: 'down' }), { state: 'up' }])), 'path went down', 'one answer is not recovery');
   assert.equal(degradation(samples([...repeat(7, { state: 'up' }), ...repeat(2, { state: 'down' }), ...repeat(3, { state: 'up' })])), undefined, 'back up for 3 reports');
   assert.equal(degradation(samples([...repeat(2, { state: 'probing' }), { state: 'down' }])), undefined, 'never up: nothing to compare with');
+  // A blackout soon after another: the baseline window still holds the previous one's down reports.
+  const again = [...repeat(7, { state: 'up' }), ...repeat(12, { state: 'down' }), ...repeat(3, { state: 'up' })];
+  assert.equal(degradation(samples(again)), undefined, 'recovered between the blackouts');
+  assert.equal(degradation(samples([...again, { state: 'down' }])), 'path went down', 'the next blackout, at its first down report');
+  // A long blackout: the window of recent reports holds nothing but down; the ring remembers it was up.
+  const last = RULES.recentSamples + RULES.baselineSamples;
+  assert.equal(degradation(samples(repeat(last, { state: 'down' })), true), 'path went down', 'still down after a window of down reports');
   assert.equal(degradation(samples(repeat(RULES.recentSamples + RULES.minBaseline - 1, { lossRate: 0.5 }))), undefined, 'too little history');
 });
 

@@ -35,6 +35,11 @@ export class Ring<T> {
     return out;
   }
 
+  /** Whether any item held satisfies `pred`, without copying the ring. */
+  some(pred: (x: T) => boolean): boolean {
+    return this.buf.some(pred);
+  }
+
   newest(): T | undefined {
     if (this.buf.length === 0) return undefined;
     return this.buf[(this.start + this.buf.length - 1) % this.buf.length];

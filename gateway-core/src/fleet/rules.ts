@@ -48,16 +48,25 @@ function median(xs: number[]): number {
 const values = (xs: CarrierSample[], f: (s: CarrierSample) => number | undefined): number[] =>
   xs.map(f).filter((v): v is number => v !== undefined);
 
-/** Why this carrier's history shows it degrading, or undefined. */
-export function degradation(samples: CarrierSample[]): string | undefined {
+const isUp = (s: CarrierSample): boolean => s.state === 'up';
+
+/**
+ * Why this carrier's history shows it degrading, or undefined. `samples` is its recent history,
+ * oldest first (the statistical rules look at the last recentSamples + baselineSamples of it);
+ * `wasUp` says whether the carrier was up at any time the cloud still remembers.
+ */
+export function degradation(samples: CarrierSample[], wasUp = samples.some(isUp)): string | undefined {
   const R = RULES;
   if (samples.length < R.recentSamples + R.minBaseline) return undefined;
   const recent = samples.slice(-R.recentSamples);
   const base = samples.slice(-(R.recentSamples + R.baselineSamples), -R.recentSamples);
   // A carrier that went down (the data plane already moved its traffic, in-band) is demoted at its
   // first down report, and stays demoted until its last recentSamples reports are up again, so that
-  // it does not take primary traffic back at its first answer.
-  if (recent.some((s) => s.state === 'down') && base.filter((s) => s.state === 'up').length >= R.minBaseline) return 'path went down';
+  // it does not take primary traffic back at its first answer. "Went": it was up at some time the
+  // history remembers, not necessarily in the baseline window. Requiring up reports in that window
+  // missed a blackout that came soon after another (its baseline still held the previous one's
+  // down reports, sent at up to 10 a second) and withdrew the demotion during a long one.
+  if (recent.some((s) => s.state === 'down') && wasUp) return 'path went down';
   const lr = values(recent, (s) => s.lossRate);
   const lb = values(base, (s) => s.lossRate);
   if (lr.length === recent.length && lb.length >= R.minBaseline) {
@@ -86,7 +95,7 @@ export function degradation(samples: CarrierSample[]): string | undefined {
 export function degradationRule(e: EdgeRecord): { demoted: Map<string, string>; derived: Derived } {
   const demoted = new Map<string, string>();
   for (const [name, ring] of e.carriers) {
-    const why = degradation(ring.last(RULES.recentSamples + RULES.baselineSamples));
+    const why = degradation(ring.last(RULES.recentSamples + RULES.baselineSamples), ring.some(isUp));
     if (why) demoted.set(name, why);
   }
   // Demoting every carrier says nothing about which one to prefer.
