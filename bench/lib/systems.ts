@@ -68,8 +68,10 @@ async function gatewayEngineNotes(gw: Gateways): Promise<string[]> {
     // The TCP relay's own repairs (bytesResent) are the other part of the overhead.
     if (s.relay) out.push(`cloud relay counters: ${JSON.stringify(s.relay)}`);
   }
-  const edge = (await gw.edgeStatus()) as unknown as { engine?: unknown; reorder?: Record<string, unknown> };
+  const edge = (await gw.edgeStatus()) as unknown as { engine?: unknown; reorder?: Record<string, unknown>; drops?: Record<string, number> };
   if (edge.engine) out.push(`edge engine counters: ${JSON.stringify(edge.engine)}`);
+  // Duplicates among them: copies that arrived after another copy (spurious cross-path re-sends, S2 duplicates).
+  if (edge.drops && Object.keys(edge.drops).length) out.push(`edge drop counters: ${JSON.stringify(edge.drops)}`);
   if (edge.reorder) out.push(`edge reorder counters: ${JSON.stringify({ ...edge.reorder, delayCounts: undefined, spreadCounts: undefined })}`);
   // Issue 4's target, from the same end-of-run status: the reorder delay against the spread it
   // should not exceed, and the two histograms behind the percentiles.

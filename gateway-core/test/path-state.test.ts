@@ -49,11 +49,14 @@ test('a path going out of service gives back its urgent packets (repairs a strea
   const p = new PathState(0, 'a');
   for (let k = 1; k <= 6; k++) {
     const seq = p.nextSeq(1000, k);
-    p.keepForRetransmit(seq, 100 + k, Buffer.from([k]), k, k === 3 || k === 6);
+    p.keepForRetransmit(seq, 100 + k, Buffer.from([k]), k, k === 3 || k === 6, k % 2 === 0);
   }
   p.onAck({ ackedPathSeq: 1, rcvPackets: 1, rcvBytes: 1000, watermark: 0, echoTs1: 0, ts2: 0 }, 0, 10);
   const back = p.unackedToResend(false);
   assert.deepEqual(back.map((u) => u.dataSeq), [103, 106, 102, 104, 105]);
   assert.deepEqual(back.map((u) => u.urgent), [true, true, false, false, false]);
+  // With what Session.retransmitFrom needs: the copy's path sequence, and whether its sender repairs its own losses.
+  assert.deepEqual(back.map((u) => u.pathSeq), [3, 6, 2, 4, 5]);
+  assert.deepEqual(back.map((u) => u.keep), [false, true, true, true, false]);
   assert.equal(p.unackedToResend(false).length, 0, 'each packet is given back once');
 });

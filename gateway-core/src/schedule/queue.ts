@@ -29,9 +29,15 @@ export interface QueuedPacket {
    * TCP relay), so dropping it for waiting only makes a hole the sender repairs much later.
    */
   keep?: boolean;
+  /**
+   * A cross-path re-send: the path sequence of the copy it repeats on path `avoid`. It is not sent
+   * once that path's acks have passed that copy (a silent or slow path that answered again).
+   */
+  resendOfSeq?: number;
 }
 
-class Fifo {
+/** Packets in arrival order; the send queue keeps one per user, the session one of spare-room re-sends. */
+export class PacketFifo {
   private items: QueuedPacket[] = [];
   private head = 0;
 
@@ -55,6 +61,21 @@ class Fifo {
   /** Remove the i-th packet from the head (i > 0; the head goes by shift()). */
   removeAt(i: number): void {
     this.items.splice(this.head + i, 1);
+  }
+
+  /** Removes and returns, in order, every packet `pred` selects. */
+  takeWhere(pred: (q: QueuedPacket) => boolean): QueuedPacket[] {
+    const taken: QueuedPacket[] = [];
+    const kept: QueuedPacket[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const q = this.items[i] as QueuedPacket;
+      (pred(q) ? taken : kept).push(q);
+    }
+    if (taken.length) {
+      this.items = kept;
+      this.head = 0;
+    }
+    return taken;
   }
 
   shift(): QueuedPacket | undefined {
@@ -82,8 +103,8 @@ export interface QueueLimits {
 }
 
 export class SendQueue {
-  private readonly urgent = new Fifo();
-  private readonly users = new Map<string, Fifo>();
+  private readonly urgent = new PacketFifo();
+  private readonly users = new Map<string, PacketFifo>();
   private ring: string[] = [];
   private turn = 0;
   private privileged = new Set<string>();
@@ -123,7 +144,7 @@ export class SendQueue {
     } else {
       let f = this.users.get(user);
       if (!f) {
-        f = new Fifo();
+        f = new PacketFifo();
         this.users.set(user, f);
         this.ring.push(user);
       }
@@ -155,7 +176,7 @@ export class SendQueue {
     for (let i = 0; i < n; i++) {
       const idx = (this.turn + i) % n;
       const name = this.ring[idx] as string;
-      const f = this.users.get(name) as Fifo;
+      const f = this.users.get(name) as PacketFifo;
       const q = this.takeFrom(f, nowUs, ready, expired);
       if (q) {
         // A user that was skipped (nothing ready) lost the rest of its turn.
@@ -180,7 +201,7 @@ export class SendQueue {
    * A flow's own packets never overtake each other: once one of a flow's packets is not
    * ready, the rest of that flow waits too.
    */
-  private takeFrom(f: Fifo, nowUs: number, ready: (q: QueuedPacket) => boolean, expired: (q: QueuedPacket) => void): QueuedPacket | undefined {
+  private takeFrom(f: PacketFifo, nowUs: number, ready: (q: QueuedPacket) => boolean, expired: (q: QueuedPacket) => void): QueuedPacket | undefined {
     for (;;) {
       const q = f.peek();
       if (!q) return undefined;

@@ -12,6 +12,18 @@ export type PathStateName = 'probing' | 'up' | 'down';
 const SENT_RING = 1 << 16;
 /** How many in-flight data packets per path are kept for re-sending when the path dies. */
 const RTX_RING = 1 << 12;
+const RTX_URGENT = 1;
+const RTX_KEEP = 2;
+
+/** A packet of a path to send again on the others (PathState.unackedToResend). */
+export interface ToResend {
+  pathSeq: number;
+  dataSeq: number;
+  ip: Buffer;
+  urgent: boolean;
+  /** Its sender repairs its own losses (SendOptions.keep). */
+  keep: boolean;
+}
 /** Delivery-rate samples span at least this long (else about four base round trips), at most RATE_WINDOW_US. */
 const RATE_MIN_SPAN_US = 80_000;
 const RATE_MAX_WINDOW_US = 2_000_000;
@@ -91,8 +103,11 @@ export class PathState {
   private readonly rtxDataSeq = new Float64Array(RTX_RING);
   private readonly rtxPkt: (Buffer | undefined)[] = new Array<Buffer | undefined>(RTX_RING);
   private readonly rtxSentUs = new Float64Array(RTX_RING);
-  /** 1: the packet went with Flags.Urgent (a repair the peer's stream waits on): given back first. */
-  private readonly rtxUrgent = new Uint8Array(RTX_RING);
+  /**
+   * RTX_URGENT: the packet went with Flags.Urgent (a repair the peer's stream waits on): given
+   * back first. RTX_KEEP: its sender repairs its own losses (SendOptions.keep, the TCP relay).
+   */
+  private readonly rtxMark = new Uint8Array(RTX_RING);
   /** Path sequences up to here were already re-sent on other paths (S2-10). */
   private resentUpTo = 0;
 
@@ -174,13 +189,13 @@ export class PathState {
   }
 
   /** Remember a data packet sent on this path until it is acknowledged. */
-  keepForRetransmit(pathSeq: number, dataSeq: number, ip: Buffer, nowUs: number, urgent = false): void {
+  keepForRetransmit(pathSeq: number, dataSeq: number, ip: Buffer, nowUs: number, urgent = false, keep = false): void {
     const i = pathSeq % RTX_RING;
     this.rtxSeq[i] = pathSeq;
     this.rtxDataSeq[i] = dataSeq;
     this.rtxPkt[i] = ip;
     this.rtxSentUs[i] = nowUs;
-    this.rtxUrgent[i] = urgent ? 1 : 0;
+    this.rtxMark[i] = (urgent ? RTX_URGENT : 0) | (keep ? RTX_KEEP : 0);
   }
 
   /**
@@ -202,17 +217,18 @@ export class PathState {
    * already (urgent ones first, each group oldest first). `forget` drops them from the ring (the path died); otherwise they stay
    * (the path is only suspect) and are marked as re-sent.
    */
-  unackedToResend(forget: boolean): { dataSeq: number; ip: Buffer; urgent: boolean }[] {
+  unackedToResend(forget: boolean): ToResend[] {
     // Urgent ones first: a peer's stream waits on its repairs, and the newest of them came back
     // at the end of a dead carrier's hundreds of kilobytes.
-    const first: { dataSeq: number; ip: Buffer; urgent: boolean }[] = [];
-    const out: { dataSeq: number; ip: Buffer; urgent: boolean }[] = [];
+    const first: ToResend[] = [];
+    const out: ToResend[] = [];
     const from = Math.max(this.ackedSeq + 1, this.resentUpTo + 1, this.sentSeq - RTX_RING + 1);
     for (let seq = from; seq <= this.sentSeq; seq++) {
       const i = seq % RTX_RING;
       const pkt = this.rtxPkt[i];
-      const urgent = this.rtxUrgent[i] === 1;
-      if (this.rtxSeq[i] === seq && pkt) (urgent ? first : out).push({ dataSeq: this.rtxDataSeq[i] as number, ip: pkt, urgent });
+      const mark = this.rtxMark[i] as number;
+      const urgent = (mark & RTX_URGENT) !== 0;
+      if (this.rtxSeq[i] === seq && pkt) (urgent ? first : out).push({ pathSeq: seq, dataSeq: this.rtxDataSeq[i] as number, ip: pkt, urgent, keep: (mark & RTX_KEEP) !== 0 });
       if (forget) {
         this.rtxPkt[i] = undefined;
         this.rtxSeq[i] = -1;
