@@ -289,8 +289,10 @@ test('S2-7: flows that start together are pinned to different paths, each by whe
 /**
  * Two carriers under a steady load from a to b; carrier a's rate falls to `fallToMbps` 2 s in.
  * Returns how late the latest packet arrived, how many never did, and the two sessions (closed).
+ * `relayBacklog`: the sender is like the TCP relay, which repairs its own losses and sends only
+ * into room (SendOptions.keep, at most this many packets waiting in the session's queue).
  */
-function carrierFalls(links: SimLink[], clock: SimClock, o: { fallToMbps: number; packetsPerMs: (ms: number) => number; runMs: number }) {
+function carrierFalls(links: SimLink[], clock: SimClock, o: { fallToMbps: number; packetsPerMs: (ms: number) => number; runMs: number; relayBacklog?: number }) {
   const { a, b, gotB } = pair(clock, links);
   const sentAt = new Map<number, number>();
   let worstMs = 0;
@@ -300,7 +302,8 @@ function carrierFalls(links: SimLink[], clock: SimClock, o: { fallToMbps: number
   for (let ms = 0; ms < o.runMs; ms++) {
     if (ms === 2000) links[0]!.setRate(o.fallToMbps);
     for (let k = 0; k < o.packetsPerMs(ms); k++) {
-      if (a.send(ipPacket(sent))) sentAt.set(sent, clock.nowUs());
+      if (o.relayBacklog !== undefined && a.engineStats().queued >= o.relayBacklog) break;
+      if (a.send(ipPacket(sent), { keep: o.relayBacklog !== undefined })) sentAt.set(sent, clock.nowUs());
       sent++;
     }
     clock.advance(1000);
@@ -331,33 +334,6 @@ test('a carrier that slows to a crawl under a full queue is stalled: its packets
   assert.ok(worstMs < 600, `worst delivery ${worstMs} ms`);
 });
 
-/**
- * Like carrierFalls, for a sender that repairs its own losses and sends only into room (the TCP
- * relay: SendOptions.keep, at most `backlog` packets waiting in the session's queue). `offered`
- * caps what it has to send per ms (Infinity: always more).
- */
-function keepSenderFalls(links: SimLink[], clock: SimClock, o: { fallToMbps: number; offered: number; backlog: number; runMs: number }) {
-  const { a, b, gotB } = pair(clock, links);
-  const sentAt = new Map<number, number>();
-  let worstMs = 0;
-  let seen = 0;
-  let sent = 0;
-  clock.advance(200_000);
-  for (let ms = 0; ms < o.runMs; ms++) {
-    if (ms === 2000) links[0]!.setRate(o.fallToMbps);
-    for (let k = 0; k < o.offered && a.engineStats().queued < o.backlog; k++) {
-      if (a.send(ipPacket(sent), { keep: true })) sentAt.set(sent, clock.nowUs());
-      sent++;
-    }
-    clock.advance(1000);
-    for (; seen < gotB.length; seen++) worstMs = Math.max(worstMs, (clock.nowUs() - (sentAt.get(gotB[seen]!) ?? 0)) / 1000);
-  }
-  clock.advance(3_000_000);
-  a.close();
-  b.close();
-  return { a, b, worstMs, accepted: sentAt.size, lost: sentAt.size - new Set(gotB).size };
-}
-
 test('S2-10: a stalled path\'s relay frames go again only into room the relay leaves, or after 250 ms; those it delivers meanwhile are not sent twice', () => {
   // The three-lte bench's fade: a carrier falls to a fifth with its cap's queue on it, while the
   // relay has more to send than both carriers carry. Its copies at the front of the queue took
@@ -368,7 +344,7 @@ test('S2-10: a stalled path\'s relay frames go again only into room the relay le
     new SimLink(clock, 'a', { rateMbps: 22, delayMs: 50, queueBytes: 600_000 }),
     new SimLink(clock, 'b', { rateMbps: 16, delayMs: 30, queueBytes: 400_000 }),
   ];
-  const { a, b, worstMs, lost } = keepSenderFalls(links, clock, { fallToMbps: 4.5, offered: Infinity, backlog: 8, runMs: 5000 });
+  const { a, b, worstMs, lost } = carrierFalls(links, clock, { fallToMbps: 4.5, packetsPerMs: () => Infinity, relayBacklog: 8, runMs: 5000 });
   const e = a.engineStats();
   assert.ok(e.retransmittedBy.stalled > 100, `stalled re-sends ${JSON.stringify(e.retransmittedBy)}`);
   // What the slowed carrier delivered within 250 ms was not sent again.
@@ -387,7 +363,7 @@ test('S2-10: with room to spare (one flow waiting on them), a stalled path\'s re
     new SimLink(clock, 'b', { rateMbps: 20, delayMs: 20, queueBytes: 400_000 }),
   ];
   // 9.6 Mbit/s: b alone has room for it and for a's copies.
-  const { a, worstMs, lost, accepted } = keepSenderFalls(links, clock, { fallToMbps: 0.5, offered: 1, backlog: 8, runMs: 5000 });
+  const { a, worstMs, lost, accepted } = carrierFalls(links, clock, { fallToMbps: 0.5, packetsPerMs: () => 1, relayBacklog: 8, runMs: 5000 });
   const e = a.engineStats();
   assert.ok(e.retransmittedBy.stalled > 0, 'the crawling path was stalled');
   assert.ok(e.retransmitSkipped < e.retransmittedBy.stalled * 0.2, `${e.retransmitSkipped} of ${e.retransmittedBy.stalled} skipped: they should have gone at once`);
