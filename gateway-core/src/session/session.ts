@@ -644,10 +644,10 @@ export class Session {
    */
   private pruneSpare(now: number): void {
     this.sparePrunedUs = now;
-    const gone = this.spare.takeWhere((q) => this.firstCopyAcked(q.avoid, q.resendOfSeq ?? Infinity));
-    this.retransmitSkipped += gone.length;
-    for (const q of this.spare.takeWhere((x) => now - x.enqueuedUs > SPARE_MAX_WAIT_US)) {
-      if (!this.queue.push('', q, true)) this.drops.add('queue-full');
+    const acked = (q: QueuedPacket) => this.firstCopyAcked(q.avoid, q.resendOfSeq ?? Infinity);
+    for (const q of this.spare.takeWhere((x) => acked(x) || now - x.enqueuedUs > SPARE_MAX_WAIT_US)) {
+      if (acked(q)) this.retransmitSkipped++;
+      else if (!this.queue.push('', q, true)) this.drops.add('queue-full');
     }
   }
 
