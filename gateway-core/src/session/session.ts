@@ -609,10 +609,7 @@ export class Session {
         },
       );
       if (!q) break;
-      if (q.resendOfSeq !== undefined && this.firstCopyAcked(q.avoid, q.resendOfSeq)) {
-        this.retransmitSkipped++;
-        continue;
-      }
+      if (this.resendNeedless(q)) continue;
       if (!this.dispatch(q, now)) {
         // Nothing usable after all (paths changed state): it is lost, and counted.
         this.drops.add('no-path');
@@ -626,9 +623,8 @@ export class Session {
   /** `spare` re-sends, oldest first, while nothing else is queued and a path other than theirs has room. */
   private sendSpare(now: number): void {
     for (let q = this.spare.peek(); q && this.queue.length === 0; q = this.spare.peek()) {
-      if (this.firstCopyAcked(q.avoid, q.resendOfSeq ?? Infinity)) {
+      if (this.resendNeedless(q)) {
         this.spare.shift();
-        this.retransmitSkipped++;
         continue;
       }
       if (this.roomFor('bulk', q.avoid, q.ip.length + DATA_OVERHEAD, now).length === 0) return;
@@ -644,23 +640,37 @@ export class Session {
    */
   private pruneSpare(now: number): void {
     this.sparePrunedUs = now;
-    const acked = (q: QueuedPacket) => this.firstCopyAcked(q.avoid, q.resendOfSeq ?? Infinity);
-    for (const q of this.spare.takeWhere((x) => acked(x) || now - x.enqueuedUs > SPARE_MAX_WAIT_US)) {
-      if (acked(q)) this.retransmitSkipped++;
-      else if (!this.queue.push('', q, true)) this.drops.add('queue-full');
-    }
+    const late: QueuedPacket[] = [];
+    this.spare.takeWhere((q) => {
+      if (this.resendNeedless(q)) return true;
+      if (now - q.enqueuedUs <= SPARE_MAX_WAIT_US) return false;
+      late.push(q);
+      return true;
+    });
+    for (const q of late) this.toFront(q);
+  }
+
+  /** Stage 3 (S2-9): `q` goes to the front of the send queue; false, and counted, when it is full. */
+  private toFront(q: QueuedPacket): boolean {
+    if (this.queue.push('', q, true)) return true;
+    this.drops.add('queue-full');
+    return false;
   }
 
   /**
-   * Has path `pathId` heard back past its copy `pathSeq`? Its re-send is then not sent: the path
+   * Is `q` a re-send whose first copy its path (`avoid`) has since acknowledged (its acks passed
+   * that copy's path sequence)? It is then not sent, and counted in retransmitSkipped: the path
    * was silent or slow, not dead (an LTE handover's 30-100 ms, a fade), and the copy most likely
    * arrived. If it was lost after all, its sender repairs it as any loss (the TCP relay, or the
    * end host's TCP). In three-lte-multi nearly every cross-path re-send reached the peer second
    * (3210 duplicates for 3231 re-sends, 4 % of the carriers' capacity).
    */
-  private firstCopyAcked(pathId: number, pathSeq: number): boolean {
-    const p = this.paths[pathId];
-    return p !== undefined && p.state.ackedSeq >= pathSeq;
+  private resendNeedless(q: QueuedPacket): boolean {
+    if (q.resendOfSeq === undefined) return false;
+    const p = this.paths[q.avoid];
+    if (p === undefined || p.state.ackedSeq < q.resendOfSeq) return false;
+    this.retransmitSkipped++;
+    return true;
   }
 
   /**
@@ -779,8 +789,7 @@ export class Session {
       if (why === 'stalled' && u.keep && !u.urgent) {
         this.spare.push(q);
         n++;
-      } else if (this.queue.push('', q, true)) n++;
-      else this.drops.add('queue-full');
+      } else if (this.toFront(q)) n++;
     }
     this.retransmitted += n;
     this.retransmittedBy[why] += n;
@@ -1146,7 +1155,7 @@ export class Session {
     this.opts.pmtu?.pathState(p.state.id, false);
     // Its frames waiting for spare room must go now: the path will not deliver them.
     const waiting = this.spare.takeWhere((q) => q.avoid === p.state.id);
-    for (const q of waiting) if (!this.queue.push('', q, true)) this.drops.add('queue-full');
+    for (const q of waiting) this.toFront(q);
     const moved = this.retransmitFrom(p, now, 'down') + waiting.length;
     this.log.warn({ session: this.id, path: p.state.name, silentMs: Math.round(silentUs / 1000), resent: moved }, 'path down: nothing heard');
   }
