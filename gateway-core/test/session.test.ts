@@ -286,6 +286,36 @@ test('S2-7: flows that start together are pinned to different paths, each by whe
   b.close();
 });
 
+test('S2-7: flows that start together are spread over paths not measured yet, not all pinned to the one that is', () => {
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 20, delayMs: 20, queueBytes: 150_000 }),
+    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 25, queueBytes: 150_000 }),
+    new SimLink(clock, 'c', { rateMbps: 20, delayMs: 30, queueBytes: 150_000 }),
+  ];
+  const { a, b } = pair(clock, links);
+  clock.advance(200_000);
+  // A first flow (a connection's set-up, say) gives path a a measured rate; b and c carry nothing.
+  for (let k = 0; k < 150; k++) {
+    a.send(udpPacket(k, { size: 1000, sport: 99, dport: 9 }));
+    clock.advance(200);
+  }
+  clock.advance(300_000);
+  const before = a.status().map((p) => p.txDataBytes);
+  assert.ok(before[0]! > 0 && before[1] === 0 && before[2] === 0, `only a measured: ${before}`);
+  // Three downloads open together. At the default 1 Mbit/s for an unmeasured path, all three
+  // were pinned to a, and b and c stayed idle.
+  for (let k = 0; k < 100; k++) {
+    for (let f = 1; f <= 3; f++) a.send(udpPacket(k, { size: 1000, sport: f, dport: 9 }));
+    clock.advance(1000);
+  }
+  clock.advance(500_000);
+  const used = a.status().map((p, i) => p.txDataBytes - before[i]!);
+  assert.ok(used.every((x) => x >= 90_000 && x <= 110_000), `bytes per path: ${used}`);
+  a.close();
+  b.close();
+});
+
 /**
  * Two carriers under a steady load from a to b; carrier a's rate falls to `fallToMbps` 2 s in.
  * Returns how late the latest packet arrived, how many never did, and the two sessions (closed).

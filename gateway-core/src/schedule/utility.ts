@@ -57,11 +57,13 @@ export function expectedArrivalUs(p: PathView, bytes: number): number {
 
 /**
  * When the last of `bytes` more would arrive on the path: half its base delay plus the time to
- * send what it has in flight and the bytes at its measured rate. For a burst (a new flow's
- * first bytes, S2-7), where expectedArrivalUs answers for one packet.
+ * send what it has in flight and the bytes at its measured rate, or at `unmeasuredRate` (bytes/us)
+ * while it has none. For a burst (a new flow's first bytes, S2-7), where expectedArrivalUs
+ * answers for one packet.
  */
-export function expectedCompletionUs(p: PathView, bytes: number): number {
-  return baseRttOf(p) / 2 + (p.inflightBytes() + bytes) / rateOf(p);
+export function expectedCompletionUs(p: PathView, bytes: number, unmeasuredRate = DEFAULT_RATE): number {
+  const rate = p.deliveryRate > 0 ? p.deliveryRate : unmeasuredRate;
+  return baseRttOf(p) / 2 + (p.inflightBytes() + bytes) / rate;
 }
 
 /** The path's measured delivery rate, bytes/us (DEFAULT_RATE until measured). */

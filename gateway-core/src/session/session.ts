@@ -731,12 +731,19 @@ export class Session {
     return sent;
   }
 
-  /** S2-7: the path where a new flow's first pinBytes would be through soonest. */
+  /**
+   * S2-7: the path where a new flow's first pinBytes would be through soonest. A path not
+   * measured yet counts at the best measured rate among them: at the default 1 Mbit/s, the
+   * flows that start together all went to the one path that had carried something (the
+   * three-lte bench: four downloads pinned to one carrier while two others sat idle for 0.6 s).
+   */
   private pinTarget(room: readonly PathView[]): PathView | undefined {
     let best: PathView | undefined;
     let bestAt = Infinity;
+    let bestRate = 0;
+    for (const v of room) bestRate = Math.max(bestRate, v.deliveryRate);
     for (const v of room) {
-      const at = expectedCompletionUs(v, this.pinBytes + this.flows.pinnedBytesToCome(v.id, this.pinBytes));
+      const at = expectedCompletionUs(v, this.pinBytes + this.flows.pinnedBytesToCome(v.id, this.pinBytes), bestRate > 0 ? bestRate : undefined);
       if (at < bestAt) {
         bestAt = at;
         best = v;
