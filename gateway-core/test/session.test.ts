@@ -464,6 +464,35 @@ test('a carrier whose uplink collapses under a healthy downlink: its acks go on 
   b.close();
 });
 
+test('acks are thinned to 250 a second per path: a 40 Mbit/s downlink keeps its rate over a 0.2 Mbit/s uplink that carries only its acks', () => {
+  // The three-lte bench at 17 s: the highway carrier's downlink ran at 44 Mbit/s while its
+  // uplink fell to 0.2-0.5 Mbit/s. Acks every 8 packets (520 a second here, 38 KB/s with their
+  // headers) queued on the 25 KB/s uplink, and the sender's in-flight cap filled with data the
+  // receiver already had.
+  const clock = new SimClock();
+  const links = [new SimLink(clock, 'thin-uplink', { rateMbps: 40, delayMs: 25, queueBytes: 800_000 })];
+  links[0]!.bToA.rateMbps = 0.2;
+  const { a, b, gotB } = pair(clock, links);
+  clock.advance(300_000);
+  let sent = 0;
+  let atOne = 0;
+  for (let ms = 0; ms < 5000; ms++) {
+    while (a.engineStats().queued < 20) {
+      if (!a.send(ipPacket(sent))) break;
+      sent++;
+    }
+    clock.advance(1000);
+    if (ms === 1000) atOne = gotB.length;
+  }
+  const mbps = ((gotB.length - atOne) * 1200 * 8) / 4 / 1e6;
+  const acksPerS = b.status()[0]!.txPackets / 5.3; // acks and a few probes
+  console.log(`40 Mbit/s down over a 0.2 Mbit/s uplink: ${mbps.toFixed(1)} Mbit/s delivered, ${acksPerS.toFixed(0)} acks/s`);
+  assert.ok(acksPerS <= 260, `${acksPerS.toFixed(0)} acks a second`);
+  assert.ok(mbps > 0.9 * 40, `delivered ${mbps.toFixed(1)} Mbit/s of 40`);
+  a.close();
+  b.close();
+});
+
 test('an ack for another path that names no path, or the path it came on, is a counted drop', () => {
   const clock = new SimClock();
   const links = [new SimLink(clock, 'x', { rateMbps: 10, delayMs: 10, queueBytes: 100_000 }), new SimLink(clock, 'y', { rateMbps: 10, delayMs: 10, queueBytes: 100_000 })];

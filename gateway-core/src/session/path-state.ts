@@ -164,6 +164,8 @@ export class PathState {
   lastRcvAtUs = 0;
   ackPendingPackets = 0;
   ackPendingSinceUs = 0;
+  /** When we last acknowledged this path's data (on whichever carrier). */
+  lastAckUs = -Infinity;
 
   readonly counters: PathCounters = {
     txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, txDataBytes: 0, rxDataBytes: 0,

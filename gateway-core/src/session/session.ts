@@ -36,6 +36,18 @@ import { CapUsage } from './cap-usage.js';
 const ACTIVE_US = 1_000_000;
 /** Probe cadence of a path that carries traffic but has gone quiet. */
 const SUSPECT_PROBE_US = 50_000;
+/**
+ * A path's data is acknowledged every `ackEveryPackets` packets, but not more often than this
+ * (the ack interval still bounds how long an ack waits): at most 250 acks a second per path,
+ * 18.5 KB/s with their headers. Why: the acks of a fast downlink queue on a weak uplink. In the
+ * three-lte bench the highway carrier's downlink ran at 44 Mbit/s (490 acks/s every 8 packets,
+ * 36 KB/s) while its uplink fell to 0.2-0.5 Mbit/s (25-60 KB/s); 25-32 KB of acks queued on it,
+ * the cloud's in-flight cap filled with data the edge had, and the downlink idled (1.4-2.1 MB of
+ * capacity lost per run). Interleaved braid-only three-lte-multi runs: 0.885 without the gap,
+ * 0.905 with 5 ms, 0.904 with 4 ms (bench/README.md); 5 ms also thinned the acks of the 16 Mbit/s
+ * carriers of session.test.ts's S2-10 case enough to call one suspect.
+ */
+const ACK_MIN_GAP_US = 4_000;
 /** A down path is re-probed this often for REPROBE_FAST_FOR_US, then at the keepalive rate. */
 const REPROBE_FAST_US = 100_000;
 const REPROBE_FAST_FOR_US = 10_000_000;
@@ -869,7 +881,7 @@ export class Session {
       case PacketType.Data: {
         p.state.lastDataRecvUs = now;
         if (p.state.ackPendingPackets++ === 0) p.state.ackPendingSinceUs = now;
-        if (p.state.ackPendingPackets >= this.opts.ackEveryPackets) this.sendAck(p, now);
+        if (p.state.ackPendingPackets >= this.opts.ackEveryPackets && now - p.state.lastAckUs >= ACK_MIN_GAP_US) this.sendAck(p, now);
         const compressed = (pkt.header.flags & Flags.Compressed) !== 0;
         if (pkt.header.flags & Flags.LowLatency) {
           // The S4 class has its own sequence space: not the reorder buffer, not a watermark.
@@ -941,6 +953,7 @@ export class Session {
   private sendAck(p: SessionPath, now: number, ownPath = false): void {
     if (!p.transport) return;
     p.state.ackPendingPackets = 0;
+    p.state.lastAckUs = now;
     const via = ownPath ? p : this.ackCarrier(p);
     if (!ownPath) p.acksElsewhere = via !== p;
     const body = p.state.ackBody(this.dataSeq);
