@@ -43,11 +43,21 @@ const HEADROOM_US = 60_000;
 
 /**
  * How much queueing the default cap lets a path build on its carrier, by its base round trip:
- * max(base, 60 ms) of its measured rate. Session.stalled derives from it how long a full path
- * may take to answer.
+ * max(base / 2, 60 ms) of its measured rate.
+ *
+ * Why half the base, not all of it: the queue a long path builds is time every packet of the
+ * faster paths waits for it in the reorder buffer. On the asymmetric-pair bench (20 ms and 80 ms
+ * one way; base round trips 42 and 164 ms) the slow carrier's 164 ms of queue made the reorder
+ * delay p50 160 ms; with half, 75 ms (p99 100 against 180-190), at the same goodput (23.21, 22.59,
+ * 23.24 against 23.06, 23.16, 22.64 Mbit/s, interleaved braid-only runs, 2026-11-24). The cap
+ * still lets a long path's rate grow by half per round trip, and a path up to 120 ms keeps
+ * 60 ms. (A first measurement, on 2026-11-23 before the relay and the stall rule's fixes, found
+ * the single-flow three-lte runs worse with it; re-measured: three-lte-multi and -single within
+ * the runs' noise, bench/README.md.) The stall rule (Session.stalled) keeps its own, wider
+ * margin: see stallAfterUs there.
  */
 export function queueAllowanceUs(minRttUs: number): number {
-  return Math.max(minRttUs, HEADROOM_US);
+  return Math.max(minRttUs / 2, HEADROOM_US);
 }
 
 /**

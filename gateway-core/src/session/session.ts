@@ -23,7 +23,7 @@ import { FlowTable, type FlowState } from '../schedule/flows.js';
 import { FlowChain } from '../schedule/flow-chain.js';
 import { expectedCompletionUs } from '../schedule/utility.js';
 import { PacketFifo, SendQueue, type QueuedPacket } from '../schedule/queue.js';
-import { InflightCap, S3PathController, queueAllowanceUs, type PathController } from './path-controller.js';
+import { InflightCap, S3PathController, type PathController } from './path-controller.js';
 import { S3Controller } from '../congestion/s3.js';
 import { LinkPacer, LinkSelector, RedundantReceiver, RedundantSender } from '../redundant/index.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -60,16 +60,26 @@ const QUIET_MIN_US = 40_000;
 /** Margin on top of what a full path needs before a path that still answers counts as stalled. */
 const STALL_MARGIN_US = 50_000;
 
+/** The queue a full path may hold before it counts as stalled: its base round trip, at least 60 ms. */
+const STALL_QUEUE_MIN_US = 60_000;
+
 /**
  * How old the oldest packet in flight on a path with base round trip `minRttUs` may get
- * (Session.stalled): the default in-flight cap (session/path-controller) lets a path queue
- * max(minRtt, 60 ms) at its estimated rate, so a full path answers a packet within its round
- * trip plus that; a quarter more for a rate over-estimated by that much, and a margin for acks
- * and ticks. Not the other paths' delays: under TCP load they are inflated by their own queues,
- * and a rule that waited for them noticed a stalled carrier only after TCP had timed out.
+ * (Session.stalled): the round trip plus max(minRtt, 60 ms) of queue, a quarter more for a
+ * rate over-estimated by that much, and a margin for acks and ticks. Not the other paths'
+ * delays: under TCP load they are inflated by their own queues, and a rule that waited for them
+ * noticed a stalled carrier only after TCP had timed out.
+ *
+ * The queue here is wider than the one the default cap allows (max(minRtt / 2, 60 ms),
+ * path-controller queueAllowanceUs): a carrier that just took over a blacked-out one's load
+ * queues more than the cap means to until its rate estimate settles. Derived from the cap's
+ * allowance, the rule called the second and third carriers of blackout-best stalled 184 and
+ * 211 times in two runs, every re-send needless (the carrier delivered the original), and
+ * efficiency fell to 0.876 and 0.891; with this margin 0.896 and 0.895 (0.894 and 0.899 before
+ * the cap changed; braid-only runs, 2026-11-24, bench/README.md).
  */
 function stallAfterUs(minRttUs: number): number {
-  return 1.25 * (minRttUs + queueAllowanceUs(minRttUs)) + STALL_MARGIN_US;
+  return 1.25 * (minRttUs + Math.max(minRttUs, STALL_QUEUE_MIN_US)) + STALL_MARGIN_US;
 }
 /** A flow's header context is announced for the slowest path's round trip plus this before packets rely on it. */
 const COMPRESS_SETTLE_MARGIN_US = 50_000;
