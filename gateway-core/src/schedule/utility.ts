@@ -62,13 +62,12 @@ export function expectedArrivalUs(p: PathView, bytes: number): number {
  * answers for one packet.
  */
 export function expectedCompletionUs(p: PathView, bytes: number, unmeasuredRate = DEFAULT_RATE): number {
-  const rate = p.deliveryRate > 0 ? p.deliveryRate : unmeasuredRate;
-  return baseRttOf(p) / 2 + (p.inflightBytes() + bytes) / rate;
+  return baseRttOf(p) / 2 + (p.inflightBytes() + bytes) / rateOf(p, unmeasuredRate);
 }
 
-/** The path's measured delivery rate, bytes/us (DEFAULT_RATE until measured). */
-function rateOf(p: PathView): number {
-  return p.deliveryRate > 0 ? p.deliveryRate : DEFAULT_RATE;
+/** The path's measured delivery rate, bytes/us (`unmeasured`, DEFAULT_RATE unless given, until measured). */
+function rateOf(p: PathView, unmeasured = DEFAULT_RATE): number {
+  return p.deliveryRate > 0 ? p.deliveryRate : unmeasured;
 }
 
 /** The path's base round trip: its minimum, else its smoothed delay, else DEFAULT_RTT_US. */
