@@ -20,6 +20,21 @@ function ipPacket(seq: number, size = 1200): Buffer {
 
 const pair = (clock: SimClock, links: SimLink[]) => simSessionPair(clock, links, { seqAt: 20 });
 
+/**
+ * A sender like the TCP relay, which never backs off: it keeps 8 packets queued in the session
+ * (all `keep`) for `ms` over `links`; the receiver's consumer orders them itself.
+ */
+function backloggedRelayLike(clock: SimClock, links: SimLink[], ms: number) {
+  const p = simSessionPair(clock, links, { seqAt: 20, b: { ordersItself: () => true } });
+  clock.advance(200_000);
+  let sent = 0;
+  for (let t = 0; t < ms; t++) {
+    while (p.a.engineStats().queued < 8) p.a.send(ipPacket(sent++), { keep: true });
+    clock.advance(1000);
+  }
+  return p;
+}
+
 test('splits across 20/10/5 Mbit/s links in proportion to rate and merges in order', () => {
   const clock = new SimClock();
   const links = [
@@ -408,13 +423,7 @@ test('a long path queues max(half its base round trip, 60 ms): the fast path\'s 
     new SimLink(clock, 'fast', { rateMbps: 20, delayMs: 20, queueBytes: 1_000_000 }),
     new SimLink(clock, 'slow', { rateMbps: 5, delayMs: 80, queueBytes: 1_000_000 }),
   ];
-  const { a, b } = simSessionPair(clock, links, { seqAt: 20, b: { ordersItself: () => true } });
-  clock.advance(200_000);
-  let sent = 0;
-  for (let ms = 0; ms < 8000; ms++) {
-    while (a.engineStats().queued < 8) a.send(ipPacket(sent++), { keep: true });
-    clock.advance(1000);
-  }
+  const { a, b } = backloggedRelayLike(clock, links, 8000);
   const counts = b.reorderStats().delayCounts;
   const total = counts.reduce((x, y) => x + y, 0);
   let i = 0;
@@ -439,13 +448,7 @@ test('a carrier whose queue is shallower than the cap allows (a 50 ms shaper): t
       new SimLink(clock, 'a', { rateMbps: 20, delayMs: 1, queueBytes: q(20), lossPct, seed: 1 }),
       new SimLink(clock, 'b', { rateMbps: 10, delayMs: 1, queueBytes: q(10), lossPct, seed: 2 }),
     ];
-    const { a, b } = simSessionPair(clock, links, { seqAt: 20, b: { ordersItself: () => true } });
-    clock.advance(200_000);
-    let sent = 0;
-    for (let ms = 0; ms < 8000; ms++) {
-      while (a.engineStats().queued < 8) a.send(ipPacket(sent++), { keep: true });
-      clock.advance(1000);
-    }
+    const { a, b } = backloggedRelayLike(clock, links, 8000);
     const mbps = b.status().reduce((n, p) => n + p.rxDataBytes, 0) * 8 / 8 / 1e6;
     const dropPct = links.map((l, i) => (100 * l.aToB.dropped) / a.status()[i]!.txPackets);
     const depthMs = a.status().map((p) => p.controller?.queueDepthMs);
