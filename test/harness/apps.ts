@@ -325,21 +325,35 @@ export async function iperfUdp(topo: Topology, opts: IperfUdpOptions): Promise<I
   };
 }
 
+/**
+ * An iperf3 server still finishing the previous test refuses the next one ("the server is busy
+ * running a test. try again later"): a test that runs two measurements back to back (upload,
+ * then download) met it in CI. Such a refusal is retried, at most BUSY_RETRIES times.
+ */
+const IPERF_BUSY = /server is busy/i;
+const BUSY_RETRIES = 5;
+const BUSY_WAIT_MS = 500;
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- iperf3's JSON report
 async function runIperf(topo: Topology, ns: string, argv: string[], seconds: number, signal?: AbortSignal): Promise<any> {
-  const r = await topo.exec(ns, argv, {
-    allowFailure: true, timeoutMs: (seconds + 20) * 1000, ...(signal ? { signal } : {}),
-  });
-  let parsed: { error?: string; end?: unknown } | undefined;
-  try {
-    parsed = JSON.parse(r.stdout) as { error?: string; end?: unknown };
-  } catch {
-    // fall through: no JSON at all
+  for (let attempt = 0; ; attempt++) {
+    const r = await topo.exec(ns, argv, {
+      allowFailure: true, timeoutMs: (seconds + 20) * 1000, ...(signal ? { signal } : {}),
+    });
+    let parsed: { error?: string; end?: unknown } | undefined;
+    try {
+      parsed = JSON.parse(r.stdout) as { error?: string; end?: unknown };
+    } catch {
+      // fall through: no JSON at all
+    }
+    if (parsed && !parsed.error && r.code === 0) return parsed;
+    const error = parsed?.error ?? (r.stderr.trim() || r.stdout.slice(0, 300));
+    if (IPERF_BUSY.test(error) && attempt < BUSY_RETRIES && !signal?.aborted) {
+      await sleep(BUSY_WAIT_MS);
+      continue;
+    }
+    throw new Error(`iperf3 failed (${r.code}): ${error}`);
   }
-  if (!parsed || parsed.error || r.code !== 0) {
-    throw new Error(`iperf3 failed (${r.code}): ${parsed?.error ?? (r.stderr.trim() || r.stdout.slice(0, 300))}`);
-  }
-  return parsed;
 }
 
 export function sleep(ms: number): Promise<void> {
