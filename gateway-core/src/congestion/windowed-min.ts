@@ -1,5 +1,6 @@
 // Minimum of a signal over a sliding time window, kept in a few time slots so memory and
-// work stay constant however many samples arrive. Used for the base (uncongested) delay.
+// work stay constant however many samples arrive. Used for the base (uncongested) delay; its
+// mirror, WindowedMax, for the longest gap between arrivals and the deepest queue seen.
 
 interface Slot {
   startUs: number;
@@ -32,5 +33,23 @@ export class WindowedMin {
     let m = Infinity;
     for (const s of this.slots) if (s.min < m) m = s.min;
     return m;
+  }
+}
+
+/** Maximum of a signal over a sliding time window: a WindowedMin of its negation, with the same slots. */
+export class WindowedMax {
+  private readonly negated: WindowedMin;
+
+  constructor(windowUs: number, slotCount = 8) {
+    this.negated = new WindowedMin(windowUs, slotCount);
+  }
+
+  add(v: number, nowUs: number): void {
+    this.negated.add(-v, nowUs);
+  }
+
+  /** The windowed maximum, -Infinity before the first sample. */
+  get(): number {
+    return -this.negated.get();
   }
 }

@@ -6,7 +6,7 @@
 // less while the carrier's queue overflows (InflightCap).
 
 import type { S3Controller } from '../congestion/s3.js';
-import { WindowedMin } from '../congestion/windowed-min.js';
+import { WindowedMax } from '../congestion/windowed-min.js';
 
 export interface PathController {
   readonly name: string;
@@ -129,8 +129,8 @@ export class InflightCap implements PathController {
   private lastCutUs = -Infinity;
   /** The carrier's queue depth (us) learned from drops it made below the allowance; Infinity: none. */
   private depthUs = Infinity;
-  /** Queue delays (round trip less base) of the last QUEUE_SEEN_WINDOW_US, negated: their maximum. */
-  private readonly queueSeen = new WindowedMin(QUEUE_SEEN_WINDOW_US, 4);
+  /** Queue delays (round trip less base) of the last QUEUE_SEEN_WINDOW_US: their maximum. */
+  private readonly queueSeen = new WindowedMax(QUEUE_SEEN_WINDOW_US, 4);
 
   constructor(private readonly path: RateView) {}
 
@@ -151,7 +151,7 @@ export class InflightCap implements PathController {
 
   /** `rttUs`: the path's latest round trip (what the session hands every controller). */
   onAck(rttUs: number, _ackedBytes: number, nowUs: number): void {
-    if (rttUs > 0 && Number.isFinite(this.path.minRttUs)) this.queueSeen.add(-(rttUs - this.path.minRttUs), nowUs);
+    if (rttUs > 0 && Number.isFinite(this.path.minRttUs)) this.queueSeen.add(rttUs - this.path.minRttUs, nowUs);
     const n = this.path.lossSamples ?? 0;
     if (n === this.seenSamples) return;
     this.seenSamples = n;
@@ -183,7 +183,7 @@ export class InflightCap implements PathController {
     const base = this.baseUs();
     const allowance = queueAllowanceUs(base);
     if (loss > 0 && loss <= DEPTH_LOSS_MAX) {
-      const seen = -this.queueSeen.get();
+      const seen = this.queueSeen.get();
       const q = this.queueUs(base);
       if (Number.isFinite(seen) && seen >= SHALLOW_MIN * q && seen < SHALLOW * q) this.depthUs = Math.max(MIN_DEPTH_US, DEPTH_MARGIN * seen);
     } else if (loss === 0 && Number.isFinite(this.depthUs)) {

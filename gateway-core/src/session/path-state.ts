@@ -4,7 +4,7 @@
 import { wireTime, wireTimeDiff } from '../clock.js';
 import { ReplayWindow } from '../wire/replay.js';
 import type { AckBody } from '../wire/header.js';
-import { WindowedMin } from '../congestion/windowed-min.js';
+import { WindowedMax } from '../congestion/windowed-min.js';
 
 export type PathStateName = 'probing' | 'up' | 'down';
 
@@ -76,12 +76,12 @@ export class PathState {
   lastSendUs = -Infinity;
   lastDataSendUs = -Infinity;
   lastProbeUs = -Infinity;
-  /** Gaps between arrivals on this path over the last ARRIVAL_GAP_WINDOW_US (negated: see onReceive). */
-  private readonly arrivalGaps = new WindowedMin(ARRIVAL_GAP_WINDOW_US, 4);
+  /** Gaps between arrivals on this path over the last ARRIVAL_GAP_WINDOW_US. */
+  private readonly arrivalGaps = new WindowedMax(ARRIVAL_GAP_WINDOW_US, 4);
   /** The longest gap between two arrivals of the last 2 s or so; Infinity before two arrivals. */
   get arrivalGapMaxUs(): number {
     const m = this.arrivalGaps.get();
-    return m === Infinity ? Infinity : -m;
+    return m === -Infinity ? Infinity : m;
   }
   /** When the first packet that asks for an answer (data, probe) left after we last heard; -1 = none. */
   expectSinceUs = -1;
@@ -362,8 +362,7 @@ export class PathState {
   /** Record an authenticated arrival; returns false when it is a replay (already counted). */
   onReceive(pathSeq: number, ts1: number, bytes: number, nowUs: number): boolean {
     if (!this.replay.accept(pathSeq)) return false;
-    // Kept as a minimum of negated gaps: the windowed maximum with the same slots.
-    if (Number.isFinite(this.lastRecvUs)) this.arrivalGaps.add(this.lastRecvUs - nowUs, nowUs);
+    if (Number.isFinite(this.lastRecvUs)) this.arrivalGaps.add(nowUs - this.lastRecvUs, nowUs);
     this.lastRecvUs = nowUs;
     this.expectSinceUs = -1;
     this.suspect = false;
