@@ -95,6 +95,54 @@ test('a link that dies is declared down within 300 ms and what it had in flight 
   b.close();
 });
 
+test('a gap on the surviving carrier after a blackout waits for the survivor, not until the dead carrier is declared down', () => {
+  // A relay-like sender over 15 + 20 Mbit/s backs off to 14.4 Mbit/s when the first carrier
+  // dies; 200 ms later one packet is lost on the survivor. The dead carrier's watermark, stuck
+  // where it died, held that gap until the receiver declared it down (300 ms): the packets
+  // behind it waited 99 ms. Once the dead carrier was silent past the sender's re-send time and
+  // its copies were through, the gap goes with the survivor's watermark: 64 ms.
+  const clock = new SimClock();
+  const links = [
+    new SimLink(clock, 'a', { rateMbps: 15, delayMs: 30, queueBytes: 100_000 }),
+    new SimLink(clock, 'b', { rateMbps: 20, delayMs: 20, queueBytes: 100_000 }),
+  ];
+  const sentAt = new Map<number, number>();
+  let behindGapUs = 0;
+  let behindFirst = -1;
+  const { a, b } = simSessionPair(clock, links, {
+    seqAt: 20, b: { ordersItself: () => true },
+    deliverB: (ip) => {
+      const seq = ip.readUInt32BE(20);
+      if (behindFirst >= 0 && seq >= behindFirst && seq < behindFirst + 8) behindGapUs = Math.max(behindGapUs, clock.nowUs() - (sentAt.get(seq) as number));
+    },
+  });
+  clock.advance(200_000);
+  let sent = 0;
+  let due = 0;
+  let downAfterMs = -1;
+  for (let ms = 0; ms < 3000; ms++) {
+    if (ms === 2000) links[0]!.up = false;
+    if (ms === 2200) {
+      links[1]!.aToB.blackhole = true;
+      behindFirst = sent + 1;
+    }
+    if (ms === 2201) links[1]!.aToB.blackhole = false;
+    if (ms >= 2000 && downAfterMs < 0 && b.status()[0]!.state === 'down') downAfterMs = ms - 2000;
+    due += ms < 2000 ? 2.5 : 1.5;
+    for (; due >= 1; due--) {
+      sentAt.set(sent, clock.nowUs());
+      a.send(ipPacket(sent++), { keep: true });
+    }
+    clock.advance(1000);
+  }
+  assert.ok(downAfterMs >= 250, `the receiver declared the dead carrier down ${downAfterMs} ms into the blackout`);
+  assert.ok(behindGapUs > 0, 'the packets behind the gap arrived');
+  assert.ok(behindGapUs < 80_000, `packets behind the gap waited ${(behindGapUs / 1000).toFixed(0)} ms`);
+  assert.equal(b.reorderStats().lateRefused, 0);
+  a.close();
+  b.close();
+});
+
 test('a blacked-out carrier gets no new data after it went quiet, even once the peer\'s acks for it come over another carrier', () => {
   // Both directions drop everything sent from now on, but what is on the carrier still
   // arrives (a tunnel, a cutting). The peer acknowledges that over the other carrier once its

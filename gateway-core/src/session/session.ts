@@ -32,6 +32,10 @@ import type { SessionPmtuHooks } from '../path/pmtu.js';
 import { TIER_RANK, allowedPaths, validatePathPolicy, type PathPolicy, type PolicyPathInfo } from './path-policy.js';
 import { CapUsage } from './cap-usage.js';
 
+/** The peer's re-sent copies (S2-10) are still coming while one arrived this recently (Session.pathWatermarks). */
+const COPIES_COMING_US = 50_000;
+/** A path that fell silent was carrying data if some arrived this shortly before its last packet. */
+const DATA_BEFORE_SILENCE_US = 100_000;
 /** A path is "active" while it sent or received data this recently. */
 const ACTIVE_US = 1_000_000;
 /** Probe cadence of a path that carries traffic but has gone quiet. */
@@ -284,6 +288,8 @@ export class Session {
    * 0.84-0.86 with them at the front, 0.87-0.89 with none (three braid-only runs each).
    */
   private readonly spare = new PacketFifo();
+  /** When the last data packet that the peer re-sent for another path (Flags.Retransmit) arrived. */
+  private lastCopyRecvUs = -Infinity;
   private sparePrunedUs = 0;
   /** Packets accepted by send() and then dropped before they got a data sequence (queue timeout, no path). */
   droppedUnsent = 0;
@@ -890,6 +896,7 @@ export class Session {
         break;
       case PacketType.Data: {
         p.state.lastDataRecvUs = now;
+        if (pkt.header.flags & Flags.Retransmit) this.lastCopyRecvUs = now;
         if (p.state.ackPendingPackets++ === 0) p.state.ackPendingSinceUs = now;
         if (p.state.ackPendingPackets >= this.opts.ackEveryPackets && now - p.state.lastAckUs >= ACK_MIN_GAP_US) this.sendAck(p, now);
         const compressed = (pkt.header.flags & Flags.Compressed) !== 0;
@@ -925,11 +932,38 @@ export class Session {
     }
   }
 
-  /** Watermarks of the paths that could still be carrying data to us (see receive/reorder). */
+  /**
+   * Watermarks of the paths that could still be carrying data to us (see receive/reorder).
+   * A path that was carrying data and fell silent (a carrier blackout) stops counting once the
+   * peer has had time to re-send what it carried and those copies have stopped coming, while
+   * another path is still heard. Counted until declared down, its watermark, stuck where the
+   * carrier died, held every later gap on the survivors that long: in the failover namespace
+   * test a hole lost on a survivor 240 ms into the blackout waited until 370 ms, and then the
+   * TCP relay's repair.
+   */
   private pathWatermarks(): number[] {
+    const now = this.opts.clock.nowUs();
     const out: number[] = [];
-    for (const p of this.paths) if (p.state.state === 'up') out.push(p.state.watermark);
+    let quietAfter: number | undefined;
+    for (const p of this.paths) {
+      const s = p.state;
+      if (s.state !== 'up') continue;
+      const silent = now - s.lastRecvUs;
+      const wasCarrying = Number.isFinite(s.lastDataRecvUs) && s.lastDataRecvUs >= s.lastRecvUs - DATA_BEFORE_SILENCE_US;
+      if (wasCarrying && silent > (quietAfter ??= this.copiesThroughAfterUs(now))
+        && this.paths.some((q) => q !== p && q.state.state === 'up' && now - q.state.lastRecvUs < silent / 2)) continue;
+      out.push(s.watermark);
+    }
     return out;
+  }
+
+  /**
+   * How long a path must have been silent for what it carried to have been re-sent and come
+   * through another path (see pathWatermarks): the peer's re-send time, and never while its
+   * copies (Flags.Retransmit) are still arriving: over a slow survivor they trickle in.
+   */
+  private copiesThroughAfterUs(now: number): number {
+    return now - this.lastCopyRecvUs < COPIES_COMING_US ? Infinity : this.peerResendWithinUs();
   }
 
   /**
